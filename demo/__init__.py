@@ -1,0 +1,1 @@
+"""UI pieces of the Gradio app; the depth itself always comes from depth.predict."""

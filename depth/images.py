@@ -1,0 +1,123 @@
+"""Turning whatever a user hands us (a path, a PIL image, an array) into an RGB uint8 array."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageSource = str | Path | Image.Image | np.ndarray
+
+MAX_PIXELS = 50_000_000  # about 8200x6100: above any phone camera, far below a decompression bomb
+MIN_SIDE = 16  # pixels; below this there is nothing to estimate depth from
+
+
+def load_rgb(source: ImageSource) -> np.ndarray:
+    """Decode `source` into an (H, W, 3) uint8 RGB array, upright.
+
+    Accepts a file path, a PIL image, or a uint8 array of shape (H, W), (H, W, 1), (H, W, 3)
+    or (H, W, 4). EXIF orientation is applied; transparency is composited onto white; 16-bit
+    and float greyscale are scaled to 8 bits; any other mode (L, P, CMYK, ...) is converted.
+    Raises ValueError naming the problem for non-images, truncated files, empty images, images
+    smaller than MIN_SIDE or larger than MAX_PIXELS; FileNotFoundError for a missing path.
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb(source, name="image")
+    if isinstance(source, (str, Path)):
+        return _pil_to_rgb(_open(Path(source)), name=str(source))
+    raise TypeError(f"expected a path, PIL image or numpy array, got {type(source).__name__}")
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    with warnings.catch_warnings():
+        # Pillow only warns between 89 and 179 megapixels; we refuse all of it, with our own limit
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ValueError(
+                f"{path}: image is larger than the {MAX_PIXELS // 1_000_000}-megapixel limit ({error})"
+            ) from None
+        except UnidentifiedImageError:
+            raise ValueError(f"{path}: not an image file Pillow can read") from None
+        except OSError as error:
+            raise ValueError(f"{path}: cannot be read: {error}") from None
+    return image
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    if width == 0 or height == 0:
+        raise ValueError(f"{name}: image is empty ({width}x{height} pixels)")
+    if width * height > MAX_PIXELS:
+        raise ValueError(
+            f"{name}: image is {width}x{height} = {width * height / 1e6:.0f} megapixels, "
+            f"more than the {MAX_PIXELS // 1_000_000}-megapixel limit"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ValueError(
+            f"{name}: image is {width}x{height} pixels; depth needs at least {MIN_SIDE}x{MIN_SIDE}"
+        )
+
+
+def _pil_to_rgb(image: Image.Image, name: str) -> np.ndarray:
+    _check_size(*image.size, name)  # before decoding: the header alone gives the size
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{name}: image data is corrupt or truncated ({error})") from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block should not cost the user the photo
+        pass
+    _check_size(*image.size, name)
+
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        return _grey_to_rgb(np.asarray(image, dtype=np.float64), image.mode)
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    try:
+        if has_alpha:
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        rgb = image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{name}: cannot convert image mode {image.mode} to RGB ({error})") from None
+    return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def _grey_to_rgb(values: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16-bit, 32-bit or float greyscale to uint8 and repeat it into three channels."""
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    if mode.startswith("I;16") or 255 < top <= 65535:
+        values = values / 257.0
+    elif mode == "F" and top <= 1.0:
+        values = values * 255.0
+    elif top > 65535:
+        values = values * (255.0 / top)
+    grey = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise ValueError(f"image array must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        _check_size(array.shape[1], array.shape[0], "array")
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"image array must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    _check_size(array.shape[1], array.shape[0], "array")
+    if array.shape[2] == 4:
+        return _pil_to_rgb(Image.fromarray(array), name="array")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,59 @@
+"""The scale-invariant loss of Eigen et al. 2014 (eq. 4) and the paper's training mask."""
+
+from __future__ import annotations
+
+import torch
+
+
+def paper_valid_mask(depth: torch.Tensor) -> torch.Tensor:
+    """The paper's training mask for a batch of depth maps.
+
+    depth: (B, H, W) or (B, 1, H, W) metres, 0 or non-finite where the sensor gave no reading.
+    Returns a bool tensor of the same shape: True where depth is finite, positive, and not equal
+    to that image's minimum or maximum valid depth (the raw Kinect data saturates there).
+    """
+    valid = torch.isfinite(depth) & (depth > 0)
+    flat = depth.flatten(1)
+    flat_valid = valid.flatten(1)
+    inf = torch.tensor(float("inf"), dtype=depth.dtype, device=depth.device)
+    lowest = torch.where(flat_valid, flat, inf).amin(dim=1)
+    highest = torch.where(flat_valid, flat, -inf).amax(dim=1)
+    extreme = (flat == lowest[:, None]) | (flat == highest[:, None])
+    return (flat_valid & ~extreme).view_as(depth)
+
+
+def scale_invariant_loss(
+    pred_log_depth: torch.Tensor,
+    target_depth: torch.Tensor,
+    valid_mask: torch.Tensor,
+    lam: float = 0.5,
+) -> torch.Tensor:
+    """Scale-invariant log error, per image, averaged over the batch.
+
+    With d_i = log y_i - log y*_i over the n valid pixels of one image:
+        L = (1/n) sum d_i^2 - (lam / n^2) (sum d_i)^2.
+    lam = 1 is the scale-invariant error itself, lam = 0 the mean squared log error; the paper
+    trains with lam = 0.5.
+
+    pred_log_depth: (B, H, W) or (B, 1, H, W), natural log of depth in metres.
+    target_depth: same shape, metres. valid_mask: same shape, bool.
+    Returns a float32 scalar: the mean over images that have at least one valid pixel (0 if
+    none has). Computed in float32 even under autocast; masked pixels get exactly zero gradient.
+    """
+    if not (pred_log_depth.shape == target_depth.shape == valid_mask.shape):
+        raise ValueError(
+            f"shapes differ: prediction {tuple(pred_log_depth.shape)}, "
+            f"target {tuple(target_depth.shape)}, mask {tuple(valid_mask.shape)}"
+        )
+    mask = valid_mask.bool().flatten(1)
+    pred = pred_log_depth.float().flatten(1)
+    # where() before log keeps log(0) of masked pixels out of the graph (no NaN gradients)
+    target_log = torch.log(torch.where(mask, target_depth.float().flatten(1), 1.0))
+    diff = torch.where(mask, pred - target_log, 0.0)
+    n = mask.sum(dim=1)
+    has_pixels = n > 0
+    n = n.clamp(min=1).float()
+    per_image = (diff**2).sum(dim=1) / n - lam * diff.sum(dim=1) ** 2 / n**2
+    if not has_pixels.any():
+        return (pred * 0).sum()  # keeps the graph; no valid pixel anywhere
+    return per_image[has_pixels].mean()

@@ -1,0 +1,98 @@
+"""The paper's error metrics (Table 1) plus log10, and the two evaluation protocols.
+
+Every metric is computed per image over its valid pixels; a dataset's figure is the mean of its
+images' figures (the convention of most public evaluation code since Eigen et al.).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+METRIC_NAMES = (
+    "delta1", "delta2", "delta3", "abs_rel", "sq_rel", "rmse", "rmse_log", "si_log", "log10",
+)
+# Lower is better for all but the threshold accuracies.
+HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which pixels are scored and how predictions are bounded.
+
+    crop: (top, bottom, left, right) in the 480x640 frame, scaled with the image size; None = all.
+    min_depth, max_depth: ground truth outside [min_depth, max_depth] m is not scored, and
+    predictions are clipped to that range.
+    """
+
+    name: str
+    description: str
+    min_depth: float = 1e-3
+    max_depth: float = math.inf
+    crop: tuple[int, int, int, int] | None = None
+
+
+# Eigen et al. 2014: every pixel with ground truth, at the input resolution.
+PAPER = Protocol("paper", "Eigen 2014: all pixels with depth, full frame")
+# Later work: the "Eigen crop" of the 640x480 frame and depths capped at 10 m.
+EIGEN_CROP = Protocol(
+    "eigen_crop", "Eigen crop rows 45:471, cols 41:601 of 480x640, depth in [0.001, 10] m",
+    min_depth=1e-3, max_depth=10.0, crop=(45, 471, 41, 601),
+)
+PROTOCOLS = {p.name: p for p in (PAPER, EIGEN_CROP)}
+
+
+def evaluation_mask(gt_depth: np.ndarray, protocol: Protocol = PAPER) -> np.ndarray:
+    """Bool (H, W) mask of the pixels scored under `protocol` for ground truth (H, W) metres."""
+    gt = np.asarray(gt_depth)
+    mask = np.isfinite(gt) & (gt >= protocol.min_depth) & (gt <= protocol.max_depth) & (gt > 0)
+    if protocol.crop is not None:
+        height, width = gt.shape
+        top, bottom, left, right = protocol.crop
+        sy, sx = height / 480, width / 640
+        region = np.zeros_like(mask)
+        region[round(top * sy) : round(bottom * sy), round(left * sx) : round(right * sx)] = True
+        mask &= region
+    return mask
+
+
+def compute_metrics(
+    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
+) -> dict[str, float]:
+    """All metrics for one image. pred_depth, gt_depth: (H, W) metres, the same shape.
+
+    Returns a dict keyed by METRIC_NAMES. Raises ValueError if the shapes differ or no pixel is
+    valid under the protocol.
+    """
+    pred = np.asarray(pred_depth, dtype=np.float64)
+    gt = np.asarray(gt_depth, dtype=np.float64)
+    if pred.shape != gt.shape or pred.ndim != 2:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} must be equal (H, W)")
+    mask = evaluation_mask(gt, protocol)
+    if not mask.any():
+        raise ValueError(f"no valid ground-truth pixel under protocol {protocol.name!r}")
+    p = np.clip(pred[mask], protocol.min_depth, protocol.max_depth)
+    g = gt[mask]
+    ratio = np.maximum(p / g, g / p)
+    log_diff = np.log(p) - np.log(g)
+    return {
+        "delta1": float(np.mean(ratio < 1.25)),
+        "delta2": float(np.mean(ratio < 1.25**2)),
+        "delta3": float(np.mean(ratio < 1.25**3)),
+        "abs_rel": float(np.mean(np.abs(p - g) / g)),
+        "sq_rel": float(np.mean((p - g) ** 2 / g)),
+        "rmse": float(np.sqrt(np.mean((p - g) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean(log_diff**2))),
+        # sqrt of the lambda = 1 scale-invariant error: the variance of the log differences
+        "si_log": float(np.sqrt(max(np.mean(log_diff**2) - np.mean(log_diff) ** 2, 0.0))),
+        "log10": float(np.mean(np.abs(np.log10(p) - np.log10(g)))),
+    }
+
+
+def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
+    """Dataset figures: the mean over images of each metric."""
+    if not per_image:
+        raise ValueError("no images to average")
+    return {name: float(np.mean([m[name] for m in per_image])) for name in METRIC_NAMES}

@@ -1,0 +1,119 @@
+"""The coarse- and fine-scale networks of Eigen, Puhrsch & Fergus (NIPS 2014), NYU setting.
+
+Both networks take an RGB image of 304x228 (W x H) with values in [0, 1] and predict natural
+log depth in metres on a 74x55 grid. That grid covers a centre crop of the input: output pixel
+(i, j) spans input pixels [4j + 3.5, 4j + 7.5) x [4i + 3.5, 4i + 7.5) (see `OUTPUT_STRIDE`,
+`OUTPUT_OFFSET`), because the fine net's unpadded 9x9 convolution and 2x2 pooling lose a
+small border. The coarse net's fully connected output is defined on the same grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+INPUT_HEIGHT, INPUT_WIDTH = 228, 304
+OUTPUT_HEIGHT, OUTPUT_WIDTH = 55, 74
+OUTPUT_STRIDE = 4  # input pixels per output pixel
+OUTPUT_OFFSET = 3.5  # input coordinate (pixel edges at integers) of the output grid's top-left edge
+
+# ImageNet statistics: the paper's coarse net was an ImageNet-style network, and a fixed
+# normalisation keeps the first layers' activations well scaled from random init.
+_RGB_MEAN = (0.485, 0.456, 0.406)
+_RGB_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network; stored beside the weights in checkpoints.
+
+    fc_width: width of the coarse net's hidden fully connected layer (coarse 6); the paper: 4096.
+    dropout: dropout probability after coarse 6 (the paper's only dropout layer).
+    """
+
+    fc_width: int = 4096
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.fc_width, int) and self.fc_width > 0):
+            raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+
+class CoarseNet(nn.Module):
+    """Global coarse-scale network: (B, 3, 228, 304) in [0, 1] -> log depth (B, 1, 55, 74)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, kernel_size=11, stride=4),  # coarse 1: 304x228 -> 74x55
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # -> 37x27
+            nn.Conv2d(96, 256, kernel_size=5, padding=2),  # coarse 2
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # -> 18x13
+            nn.Conv2d(256, 384, kernel_size=3, padding=1),  # coarse 3
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1),  # coarse 4
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),  # coarse 5
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),  # -> 8x6, 256 * 6 * 8 = 12288 features
+        )
+        self.fc6 = nn.Linear(256 * 6 * 8, config.fc_width)
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = _normalize(images)
+        x = self.features(x).flatten(1)
+        x = self.dropout(torch.relu(self.fc6(x)))
+        return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
+
+
+class FineNet(nn.Module):
+    """Local fine-scale network: refines the coarse log depth with image detail.
+
+    forward(images (B, 3, 228, 304) in [0, 1], coarse_log_depth (B, 1, 55, 74)) -> (B, 1, 55, 74).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # fine 1: -> 148x110
+        self.pool1 = nn.MaxPool2d(2)  # -> 74x55
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=5, padding=2)  # fine 2, after the concat
+        self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2)  # fine 3: linear
+
+    def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(torch.relu(self.conv1(_normalize(images))))
+        x = torch.cat([x, coarse_log_depth.to(x.dtype)], dim=1)
+        x = torch.relu(self.conv2(x))
+        return self.conv3(x)
+
+
+class EigenDepthNet(nn.Module):
+    """Coarse and fine networks together.
+
+    forward(images (B, 3, 228, 304) float in [0, 1]) -> (coarse, fine), each natural log depth
+    in metres, (B, 1, 55, 74). The fine net consumes the coarse prediction; during stage 2 of
+    training the coarse net is frozen, so no gradient flows back into it from the fine loss.
+    """
+
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.coarse = CoarseNet(config)
+        self.fine = FineNet()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        coarse = self.coarse(images)
+        return coarse, self.fine(images, coarse)
+
+
+def _normalize(images: torch.Tensor) -> torch.Tensor:
+    mean = images.new_tensor(_RGB_MEAN).view(1, 3, 1, 1)
+    std = images.new_tensor(_RGB_STD).view(1, 3, 1, 1)
+    return (images - mean) / std

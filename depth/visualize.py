@@ -1,0 +1,52 @@
+"""Depth maps as pictures: colour mapping and 16-bit PNG export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from PIL import Image
+
+DEFAULT_COLORMAP = "inferno_r"  # near = bright, far = dark
+
+
+def depth_range(*depths: np.ndarray, percentiles: tuple[float, float] = (2, 98)) -> tuple[float, float]:
+    """A robust shared (near, far) range in metres over one or more depth maps."""
+    values = np.concatenate([d[np.isfinite(d) & (d > 0)].ravel() for d in depths])
+    if values.size == 0:
+        return 0.0, 1.0
+    near, far = np.percentile(values, percentiles)
+    return float(near), float(max(far, near + 1e-3))
+
+
+def colorize(
+    depth: np.ndarray, near: float | None = None, far: float | None = None,
+    colormap: str = DEFAULT_COLORMAP,
+) -> np.ndarray:
+    """(H, W) metres -> (H, W, 3) uint8 through a matplotlib colormap over [near, far] metres.
+
+    near/far default to a robust range of this map. Pixels without depth (0 or NaN) are black.
+    """
+    if near is None or far is None:
+        auto_near, auto_far = depth_range(depth)
+        near = auto_near if near is None else near
+        far = auto_far if far is None else far
+    cmap = matplotlib.colormaps[check_colormap(colormap)]
+    scaled = (np.asarray(depth, dtype=np.float32) - near) / max(far - near, 1e-6)
+    rgb = (cmap(np.clip(np.nan_to_num(scaled), 0, 1))[..., :3] * 255).round().astype(np.uint8)
+    rgb[~(np.isfinite(depth) & (depth > 0))] = 0
+    return rgb
+
+
+def check_colormap(name: str) -> str:
+    """`name` if matplotlib knows that colormap, else ValueError."""
+    if name not in matplotlib.colormaps:
+        raise ValueError(f"unknown colormap {name!r}; try inferno_r, magma, viridis, turbo, gray")
+    return name
+
+
+def save_depth_png(path: str | Path, depth: np.ndarray) -> None:
+    """Write (H, W) metres as a 16-bit PNG in millimetres (0 = no depth, clipped at 65.535 m)."""
+    millimetres = np.nan_to_num(np.asarray(depth, dtype=np.float64) * 1000.0, nan=0.0, posinf=0.0)
+    Image.fromarray(np.clip(millimetres, 0, 65535).round().astype(np.uint16)).save(path)

@@ -1,0 +1,112 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import depth
+from depth.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from depth.model import EigenDepthNet, ModelConfig
+
+
+def _outputs(net, seed=0):
+    images = torch.rand(2, 3, 228, 304, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return net.eval()(images)
+
+
+def test_round_trip_gives_identical_predictions(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "net.safetensors", small_net, {"trained": True, "steps": 3})
+    loaded, info = load_checkpoint(path)
+    assert loaded.config == small_net.config
+    assert info == {"trained": True, "steps": 3}
+    for a, b in zip(_outputs(small_net), _outputs(loaded)):
+        assert torch.equal(a, b)
+
+
+def test_half_precision_storage_loads_as_float32(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "half.safetensors", small_net, dtype=torch.float16)
+    loaded, _ = load_checkpoint(path)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for a, b in zip(_outputs(small_net), _outputs(loaded)):
+        assert torch.allclose(a, b, atol=1e-2)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match=r"nope\.safetensors does not exist"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("keep", [0, 7, 100, 0.5])
+def test_truncated_file(tmp_path, small_net, keep):
+    data = save_checkpoint(tmp_path / "full.safetensors", small_net).read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    with pytest.raises(CheckpointError, match=r"cut\.safetensors is not a readable safetensors file"):
+        load_checkpoint(cut)
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(b"this is not a checkpoint" * 100)
+    with pytest.raises(CheckpointError, match="junk.safetensors"):
+        load_checkpoint(path)
+
+
+def test_foreign_safetensors_without_our_metadata(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path))
+    with pytest.raises(CheckpointError, match=r"foreign\.safetensors has no 'eigen-depth' metadata"):
+        load_checkpoint(path)
+
+
+def _rewrite(path, tensors=None, **metadata_changes):
+    """Re-save a checkpoint with changed tensors or metadata."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    metadata.update(metadata_changes)
+    save_file(tensors if tensors is not None else load_file(str(path)), str(path), metadata=metadata)
+
+
+def test_weights_that_do_not_match_the_config(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "m.safetensors", small_net)
+    _rewrite(path, config=json.dumps({"fc_width": 64, "dropout": 0.5}))
+    with pytest.raises(CheckpointError, match=r"m\.safetensors: coarse\.fc6\.weight has shape \(32, 12288\)"):
+        load_checkpoint(path)
+
+
+def test_missing_and_unexpected_tensors(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "k.safetensors", small_net)
+    tensors = load_file(str(path))
+    tensors["extra"] = tensors.pop("fine.conv3.bias")
+    _rewrite(path, tensors)
+    with pytest.raises(CheckpointError, match=r"missing \['fine.conv3.bias'\], unexpected \['extra'\]"):
+        load_checkpoint(path)
+
+
+def test_unknown_config_field_and_bad_version(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "c.safetensors", small_net)
+    _rewrite(path, config=json.dumps({"fc_width": 32, "dropout": 0.5, "layers": 9}))
+    with pytest.raises(CheckpointError, match="invalid config"):
+        load_checkpoint(path)
+    _rewrite(path, format_version="99")
+    with pytest.raises(CheckpointError, match="format version '99'"):
+        load_checkpoint(path)
+
+
+def test_non_finite_weights(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "nan.safetensors", small_net)
+    tensors = load_file(str(path))
+    tensors["fine.conv2.weight"][0, 0, 0, 0] = float("nan")
+    _rewrite(path, tensors)
+    with pytest.raises(CheckpointError, match="fine.conv2.weight contains NaN"):
+        load_checkpoint(path)
+
+
+def test_default_weights_load_and_say_whether_they_are_trained():
+    net, info = load_checkpoint(depth.DEFAULT_WEIGHTS)
+    assert isinstance(net, EigenDepthNet) and isinstance(net.config, ModelConfig)
+    assert isinstance(info.get("trained"), bool) and info.get("trained_on")
+    assert depth.DEFAULT_WEIGHTS.stat().st_size <= 16 * 2**20  # the shipping limit per file

@@ -1,0 +1,84 @@
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import depth
+from depth.__main__ import main
+from depth.checkpoint import save_checkpoint
+
+from .conftest import REAL_RGBD
+
+
+@pytest.fixture
+def weights(tmp_path, small_net):
+    return str(save_checkpoint(tmp_path / "small.safetensors", small_net, {"trained": True, "trained_on": "tests"}))
+
+
+def test_predict_writes_every_output(tmp_path, weights, photo):
+    Image.fromarray(photo).save(tmp_path / "room.jpg", quality=95)
+    Image.fromarray(photo[:300, :200]).save(tmp_path / "corner.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "room.jpg"), str(tmp_path / "corner.png"),
+                 "--out", str(out), "--weights", weights, "--device", "cpu"]) == 0
+
+    model = depth.load_model(weights, device="cpu")
+    expected = model.predict(tmp_path / "room.jpg")
+    fine = np.load(out / "room_depth.npy")
+    coarse = np.load(out / "room_coarse.npy")
+    assert fine.dtype == coarse.dtype == np.float32 and fine.shape == coarse.shape == (480, 640)
+    np.testing.assert_array_equal(fine, expected.fine)
+    np.testing.assert_array_equal(coarse, expected.coarse)
+    png = np.asarray(Image.open(out / "room_depth.png"))
+    assert png.dtype == np.uint16 and png.shape == (480, 640)
+    np.testing.assert_array_equal(png, np.round(fine.astype(np.float64) * 1000).astype(np.uint16))  # millimetres
+    colour = Image.open(out / "room_color.png")
+    assert colour.mode == "RGB" and colour.size == (640, 480)
+    assert np.load(out / "corner_depth.npy").shape == (300, 200)
+
+
+def test_bad_files_are_reported_in_one_line_and_the_rest_still_run(tmp_path, weights, photo, capsys):
+    (tmp_path / "fake.jpg").write_text("not an image")
+    Image.fromarray(photo).save(tmp_path / "good.png")
+    code = main(["predict", str(tmp_path / "fake.jpg"), str(tmp_path / "good.png"),
+                 "--out", str(tmp_path / "out"), "--weights", weights])
+    assert code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'fake.jpg'}: not an image file Pillow can read"]
+    assert (tmp_path / "out" / "good_depth.npy").exists()
+
+
+def test_bad_weights_device_colormap_and_duplicate_names(tmp_path, photo, capsys):
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    (tmp_path / "broken.safetensors").write_bytes(b"\0" * 50)
+    args = ["predict", str(tmp_path / "a.png"), "--out", str(tmp_path / "out")]
+    assert main(args + ["--weights", str(tmp_path / "broken.safetensors")]) == 2
+    assert "broken.safetensors is not a readable safetensors file" in capsys.readouterr().err
+    assert main(args + ["--device", "toaster"]) == 2
+    assert "unknown device 'toaster'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--colormap", "rainbowz"])
+    assert exit_info.value.code == 2 and "unknown colormap 'rainbowz'" in capsys.readouterr().err
+    (tmp_path / "b").mkdir()
+    Image.fromarray(photo).save(tmp_path / "b" / "a.png")
+    assert main(args[:2] + [str(tmp_path / "b" / "a.png")] + args[2:]) == 2
+    assert "several inputs are named ['a']" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not REAL_RGBD.is_dir(), reason="shared real RGB-D frames not present")
+def test_command_line_on_real_photos_with_default_weights(tmp_path):
+    """As a user runs it: a real process, the shipped weights, real indoor photos."""
+    photos = sorted(REAL_RGBD.glob("*_rgb.png"))[:2]
+    result = subprocess.run([sys.executable, "-m", "depth", "predict", *map(str, photos), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trained = depth.load_model(device="cpu").trained
+    assert ("UNTRAINED" in result.stderr) == (not trained)
+    for photo in photos:
+        fine = np.load(tmp_path / f"{photo.stem}_depth.npy")
+        assert fine.shape == Image.open(photo).size[::-1] and np.isfinite(fine).all() and (fine > 0).all()

@@ -1,0 +1,108 @@
+import dataclasses
+
+import pytest
+import torch
+
+from depth.model import EigenDepthNet, ModelConfig
+
+
+def _output_shapes(net: EigenDepthNet, images: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Shape (C, H, W) or (features,) after every layer of interest, through forward hooks."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    layers = {
+        "coarse1": net.coarse.features[2], "coarse2": net.coarse.features[5],
+        "coarse3": net.coarse.features[7], "coarse4": net.coarse.features[9],
+        "coarse5": net.coarse.features[12], "coarse6": net.coarse.fc6, "coarse7": net.coarse.fc7,
+        "fine1": net.fine.pool1, "fine2": net.fine.conv2, "fine3": net.fine.conv3,
+    }
+    for name, layer in layers.items():
+        layer.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])))
+    net.fine.conv2.register_forward_pre_hook(
+        lambda m, i: shapes.__setitem__("concat", tuple(i[0].shape[1:])))
+    net(images)
+    return shapes
+
+
+def test_every_map_size_matches_the_paper_table():
+    net = EigenDepthNet().eval()
+    with torch.no_grad():
+        shapes = _output_shapes(net, torch.rand(1, 3, 228, 304))
+    # (channels, H, W); the paper's table lists W x H
+    assert shapes == {
+        "coarse1": (96, 27, 37), "coarse2": (256, 13, 18), "coarse3": (384, 13, 18),
+        "coarse4": (384, 13, 18), "coarse5": (256, 6, 8), "coarse6": (4096,), "coarse7": (4070,),
+        "fine1": (63, 55, 74), "concat": (64, 55, 74), "fine2": (64, 55, 74), "fine3": (1, 55, 74),
+    }
+
+
+def test_outputs_are_log_depth_maps_of_74x55():
+    net = EigenDepthNet(ModelConfig(fc_width=16)).eval()
+    coarse, fine = net(torch.rand(3, 3, 228, 304))
+    assert coarse.shape == fine.shape == (3, 1, 55, 74)
+
+
+def test_parameter_count_is_the_papers():
+    def conv(k, c_in, c_out):
+        return k * k * c_in * c_out + c_out
+
+    def fc(n_in, n_out):
+        return n_in * n_out + n_out
+
+    coarse = (conv(11, 3, 96) + conv(5, 96, 256) + conv(3, 256, 384) + conv(3, 384, 384)
+              + conv(3, 384, 256) + fc(12288, 4096) + fc(4096, 4070))
+    fine = conv(9, 3, 63) + conv(5, 64, 64) + conv(5, 64, 1)
+    net = EigenDepthNet()
+    assert sum(p.numel() for p in net.coarse.parameters()) == coarse
+    assert sum(p.numel() for p in net.fine.parameters()) == fine
+    assert coarse + fine == 70_877_171  # "about 71 M"
+
+
+def test_fc_width_is_configurable():
+    net = EigenDepthNet(ModelConfig(fc_width=100))
+    assert net.coarse.fc6.out_features == 100 and net.coarse.fc7.in_features == 100
+
+
+def test_config_is_frozen_and_validated():
+    config = ModelConfig()
+    assert config.fc_width == 4096 and config.dropout == 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.fc_width = 10  # type: ignore[misc]
+    with pytest.raises(ValueError, match="fc_width"):
+        ModelConfig(fc_width=0)
+    with pytest.raises(ValueError, match="dropout"):
+        ModelConfig(dropout=1.0)
+
+
+def test_only_coarse6_has_dropout():
+    net = EigenDepthNet()
+    dropouts = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == ["coarse.dropout"]
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    net = EigenDepthNet(ModelConfig(fc_width=32)).train()
+    coarse, fine = net(torch.rand(2, 3, 228, 304))
+    (coarse.square().mean() + fine.square().mean()).backward()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None, name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_coarse_net_can_be_frozen_while_fine_net_trains():
+    torch.manual_seed(0)
+    net = EigenDepthNet(ModelConfig(fc_width=32))
+    net.coarse.requires_grad_(False)
+    net.coarse.eval()
+    net.fine.train()
+    coarse_before = {k: v.clone() for k, v in net.coarse.state_dict().items()}
+    fine_before = {k: v.clone() for k, v in net.fine.state_dict().items()}
+    optimizer = torch.optim.SGD(net.fine.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        _, fine = net(torch.rand(2, 3, 228, 304))
+        optimizer.zero_grad()
+        fine.square().mean().backward()
+        optimizer.step()
+    assert all(p.grad is None for p in net.coarse.parameters())
+    assert all(torch.equal(coarse_before[k], v) for k, v in net.coarse.state_dict().items())
+    assert all(not torch.equal(fine_before[k], v) for k, v in net.fine.state_dict().items())
