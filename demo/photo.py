@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -24,7 +25,8 @@ def photo_to_depth(
     try:
         prediction = model.predict(image_path)
     except (ValueError, OSError) as error:
-        raise gr.Error(str(error)) from None
+        # name the file as the user knows it, not by the server's upload path
+        raise gr.Error(str(error).replace(image_path, Path(image_path).name)) from None
     seconds = time.perf_counter() - start
     near, far = depth_range(prediction.coarse, prediction.fine)
     summary = (f"Depth {near:.2f}-{far:.2f} m (shared colour scale) · "
