@@ -1,8 +1,10 @@
-"""Command line: `python -m depth predict IMG... --out DIR`."""
+"""Command line: `python -m depth predict|train|evaluate ...` (each has --help)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -61,6 +63,63 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, main as train_main
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    try:
+        path = train_main(config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"trained weights: {path}", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .data import open_dataset
+    from .evaluate import evaluate, format_table
+    from .metrics import PROTOCOLS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWeightsWarning)  # describe() says it below
+            model = load_model(args.weights, device=args.device)
+        dataset = open_dataset(args.data, args.data_path, args.split)
+        report = evaluate(model, dataset, PROTOCOLS[args.protocol], limit=args.limit)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import bench_training
+
+    print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
+                         compile=args.compile, data=args.data, data_path=args.data_path,
+                         frames=args.frames))
+    return 0
+
+
+def _add_config_options(parser: argparse.ArgumentParser, config_type: type) -> None:
+    """One --option per dataclass field, typed like its default; argparse rejects unknown ones."""
+    for field in dataclasses.fields(config_type):
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                                default=field.default)
+        else:
+            parser.add_argument(flag, dest=field.name, type=type(field.default), default=field.default,
+                                metavar=type(field.default).__name__.upper(),
+                                help=f"default: {field.default!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +135,42 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     predict.add_argument("--colormap", default=DEFAULT_COLORMAP, type=_colormap, help="matplotlib colormap for *_color.png")
     predict.set_defaults(run=_predict)
+
+    from .train import TrainConfig
+
+    train = commands.add_parser(
+        "train", help="two-stage training (resumes the run in --out if there is one)",
+        description="Train the coarse network, then the fine one, with the paper's schedule. "
+        "Every field of TrainConfig is an option; the run folder gets config.json, "
+        "metrics.jsonl, state.pt (resume) and model.safetensors.",
+    )
+    _add_config_options(train, TrainConfig)
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="metrics over a dataset, printed as the paper's Table 1",
+    )
+    evaluate.add_argument("--weights", default=None, help="checkpoint (default: assets/model.safetensors)")
+    evaluate.add_argument("--data", required=True, help="dataset name: folder, nyu-labeled, nyu-csv, synthetic")
+    evaluate.add_argument("--data-path", default=None, help="file or folder the dataset reads")
+    evaluate.add_argument("--split", default="test", help="split to score (default: test)")
+    evaluate.add_argument("--protocol", default="paper", choices=["paper", "eigen_crop"],
+                          help="paper: every pixel with depth; eigen_crop: the Eigen crop, 0.001-10 m")
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N frames")
+    evaluate.add_argument("--json", default=None, help="also write the report as JSON here")
+    evaluate.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    evaluate.set_defaults(run=_evaluate)
+
+    bench = commands.add_parser("bench", help="speed: model alone vs the whole training loop")
+    bench.add_argument("what", choices=["train"], help="what to measure")
+    bench.add_argument("--batch-size", type=int, default=32)
+    bench.add_argument("--steps", type=int, default=60, help="steps per timing")
+    bench.add_argument("--device", default=None)
+    bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
+    bench.add_argument("--data", default="synthetic", help="dataset the loop trains on")
+    bench.add_argument("--data-path", default="")
+    bench.add_argument("--frames", type=int, default=2048, help="frames in the training pool")
+    bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -6,6 +6,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageSource = str | Path | Image.Image | np.ndarray
@@ -121,3 +123,16 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.shape[2] == 4:
         return _pil_to_rgb(Image.fromarray(array), name="array")
     return np.ascontiguousarray(array)
+
+
+def resize_rgb(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, 3, H, W) uint8 or float -> (B, 3, height, width) float in [0, 1], antialiased bilinear.
+
+    The one resampling used for photos at inference and for frames entering training, so the
+    network sees images prepared the same way in both.
+    """
+    scaled = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    if scaled.shape[-2:] == (height, width):
+        return scaled
+    return F.interpolate(scaled, size=(height, width), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0.0, 1.0)

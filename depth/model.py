@@ -48,6 +48,7 @@ class CoarseNet(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.normalize = _Normalize()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, kernel_size=11, stride=4),  # coarse 1: 304x228 -> 74x55
             nn.ReLU(inplace=True),
@@ -68,7 +69,7 @@ class CoarseNet(nn.Module):
         self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = _normalize(images)
+        x = self.normalize(images)
         x = self.features(x).flatten(1)
         x = self.dropout(torch.relu(self.fc6(x)))
         return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
@@ -82,13 +83,14 @@ class FineNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        self.normalize = _Normalize()
         self.conv1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # fine 1: -> 148x110
         self.pool1 = nn.MaxPool2d(2)  # -> 74x55
         self.conv2 = nn.Conv2d(64, 64, kernel_size=5, padding=2)  # fine 2, after the concat
         self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2)  # fine 3: linear
 
     def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(torch.relu(self.conv1(_normalize(images))))
+        x = self.pool1(torch.relu(self.conv1(self.normalize(images))))
         x = torch.cat([x, coarse_log_depth.to(x.dtype)], dim=1)
         x = torch.relu(self.conv2(x))
         return self.conv3(x)
@@ -113,7 +115,14 @@ class EigenDepthNet(nn.Module):
         return coarse, self.fine(images, coarse)
 
 
-def _normalize(images: torch.Tensor) -> torch.Tensor:
-    mean = images.new_tensor(_RGB_MEAN).view(1, 3, 1, 1)
-    std = images.new_tensor(_RGB_STD).view(1, 3, 1, 1)
-    return (images - mean) / std
+class _Normalize(nn.Module):
+    """Fixed per-channel normalisation. The constants are buffers (moved with the module, not
+    saved in checkpoints) so no forward pass copies them from the host."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_RGB_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean) / self.std

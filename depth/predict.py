@@ -30,13 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
-from .images import ImageSource, load_rgb
+from .data import FRAME_HEIGHT, FRAME_WIDTH
+from .images import ImageSource, load_rgb, resize_rgb
 from .model import (
     INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_OFFSET, OUTPUT_STRIDE, OUTPUT_WIDTH,
 )
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "model.safetensors"
-WORKING_WIDTH, WORKING_HEIGHT = 320, 240  # the paper's NYU frame, downsampled by 2
 
 
 class UntrainedWeightsWarning(UserWarning):
@@ -167,12 +167,9 @@ def load_model(
 def _fit_to_input(image: torch.Tensor) -> tuple[torch.Tensor, _Placement]:
     """(3, H, W) uint8 photo -> (3, 228, 304) float input in [0, 1] and where the photo sits."""
     _, height, width = image.shape
-    scale = min(WORKING_WIDTH / width, WORKING_HEIGHT / height)
+    scale = min(FRAME_WIDTH / width, FRAME_HEIGHT / height)
     fit_w, fit_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = F.interpolate(
-        image[None].float() / 255.0, size=(fit_h, fit_w), mode="bilinear",
-        antialias=True, align_corners=False,
-    )
+    resized = resize_rgb(image[None], fit_h, fit_w)
     offset_x, offset_y = (fit_w - INPUT_WIDTH) // 2, (fit_h - INPUT_HEIGHT) // 2
     # negative offsets: the window is larger than the photo there; repeat its edge pixels
     pad = (max(0, -offset_x), max(0, offset_x + INPUT_WIDTH - fit_w),
@@ -181,7 +178,7 @@ def _fit_to_input(image: torch.Tensor) -> tuple[torch.Tensor, _Placement]:
     top, left = max(0, offset_y), max(0, offset_x)
     window = padded[0, :, top : top + INPUT_HEIGHT, left : left + INPUT_WIDTH]
     placement = _Placement(height, width, fit_h / height, fit_w / width, offset_y, offset_x)
-    return window.clamp(0.0, 1.0), placement
+    return window, placement
 
 
 def _to_photo(log_map: torch.Tensor, placement: _Placement) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""Evaluation over a dataset: `python -m depth evaluate --weights W --data NAME ...`.
+
+Every frame goes through the one inference path (`DepthModel.predict_batch`), so what is
+scored is exactly what users get: depth at the frame's own resolution. (Eigen et al. upsampled
+their 74x55 output with nearest neighbours; ours is the library's linear resampling in log
+depth.) Metrics are per image over the pixels the protocol scores, averaged over images.
+
+The mean-depth baseline predicts, for every frame, the training set's mean depth at each
+output cell; a trained checkpoint stores that map, and it runs through the same path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data import DepthDataset
+from .metrics import HIGHER_IS_BETTER, METRIC_NAMES, Protocol, compute_metrics, evaluation_mask, mean_metrics
+from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH
+from .predict import DepthModel
+
+# NYU Depth v2 test set, Eigen et al. 2014, Table 1 (their protocol: "paper").
+PAPER_TABLE1 = {
+    "mean-depth baseline (paper)": (0.418, 0.711, 0.874, 0.408, 0.581, 1.244, 0.430, 0.304),
+    "Make3D (paper)": (0.447, 0.745, 0.897, 0.349, 0.492, 1.214, 0.409, 0.325),
+    "coarse (paper)": (0.618, 0.891, 0.969, 0.228, 0.223, 0.871, 0.283, 0.221),
+    "coarse + fine (paper)": (0.611, 0.887, 0.971, 0.215, 0.212, 0.907, 0.285, 0.219),
+}
+
+
+class MeanDepthNet(torch.nn.Module):
+    """Stands in for the network: the same log-depth map (55, 74) for every image."""
+
+    def __init__(self, mean_depth_map: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("log_map", torch.as_tensor(np.log(mean_depth_map), dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_map = self.log_map.expand(images.shape[0], 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
+        return log_map, log_map
+
+
+def mean_depth_baseline(model: DepthModel) -> DepthModel | None:
+    """The mean-depth baseline stored with `model`'s weights, or None if it has none."""
+    mean_map = model.info.get("mean_depth_map")
+    if mean_map is None:
+        return None
+    mean_map = np.asarray(mean_map, dtype=np.float32)
+    if mean_map.shape != (OUTPUT_HEIGHT, OUTPUT_WIDTH) or not (mean_map > 0).all():
+        raise ValueError(f"the checkpoint's mean_depth_map has shape {mean_map.shape} or non-positive values")
+    return DepthModel(MeanDepthNet(mean_map), device=model.device, info={"trained": True})
+
+
+def evaluate(
+    model: DepthModel, dataset: DepthDataset, protocol: Protocol, limit: int | None = None,
+    batch_size: int = 8, progress: bool = True,
+) -> dict[str, Any]:
+    """Mean metrics of coarse, coarse + fine and (if available) the mean-depth baseline.
+
+    Frames with no pixel scored under the protocol are skipped and counted.
+    Returns {"protocol", "protocol_description", "weights", "frames", "skipped", "results":
+    {row name: {metric: value}}}.
+    """
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    baseline = mean_depth_baseline(model)
+    rows: dict[str, list[dict[str, float]]] = {"coarse": [], "coarse + fine": []}
+    if baseline is not None:
+        rows["mean-depth baseline"] = []
+    skipped = 0
+    with tqdm(total=count, desc="evaluating", unit="frame", disable=not progress) as bar:
+        for start in range(0, count, batch_size):
+            samples = [dataset[i] for i in range(start, min(start + batch_size, count))]
+            images = [sample.image for sample in samples]
+            predictions = model.predict_batch(images, batch_size=batch_size)
+            baselines = baseline.predict_batch(images, batch_size=batch_size) if baseline else [None] * len(samples)
+            for sample, prediction, mean in zip(samples, predictions, baselines):
+                bar.update(1)
+                if not evaluation_mask(sample.depth, protocol).any():
+                    skipped += 1
+                    continue
+                rows["coarse"].append(compute_metrics(prediction.coarse, sample.depth, protocol))
+                rows["coarse + fine"].append(compute_metrics(prediction.fine, sample.depth, protocol))
+                if mean is not None:
+                    rows["mean-depth baseline"].append(compute_metrics(mean.fine, sample.depth, protocol))
+    if not rows["coarse"]:
+        raise ValueError(f"no frame has ground truth scored under protocol {protocol.name!r}")
+    return {
+        "protocol": protocol.name, "protocol_description": protocol.description,
+        "weights": model.describe(), "frames": count - skipped, "skipped": skipped,
+        "results": {name: mean_metrics(per_image) for name, per_image in rows.items()},
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as a Markdown table in the layout of the paper's Table 1, paper rows below."""
+    header = ["", "d<1.25", "d<1.25^2", "d<1.25^3", "abs rel", "sq rel", "RMSE", "RMSE log", "SI log", "log10"]
+    arrows = ["", *("higher" if m in HIGHER_IS_BETTER else "lower" for m in METRIC_NAMES)]
+    lines = [
+        f"Protocol: {report['protocol']} ({report['protocol_description']}); "
+        f"{report['frames']} frames ({report['skipped']} without scored depth skipped)",
+        f"Weights: {report['weights']}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        "| " + " | ".join(arrows) + " |",
+    ]
+    for name, metrics in report["results"].items():
+        lines.append(f"| {name} (ours) | " + " | ".join(f"{metrics[m]:.3f}" for m in METRIC_NAMES) + " |")
+    for name, values in PAPER_TABLE1.items():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " | - |")
+    lines.append("")
+    lines.append("Paper rows: NYU Depth v2 test set (654 frames), the paper's protocol; compare like with like.")
+    return "\n".join(lines)

@@ -1,0 +1,337 @@
+"""Two-stage training, as in the paper: `python -m depth train [--field value ...]`.
+
+Stage 1 trains the coarse network for `coarse_samples` samples; stage 2 freezes it and trains
+the fine network for `fine_samples`. SGD with momentum 0.9 and the paper's per-layer learning
+rates. Every run writes to its folder `out`:
+
+    config.json         the resolved TrainConfig
+    metrics.jsonl       one JSON object per logged step ("train") and per validation ("val")
+    state.pt            the latest training state (weights, optimiser, stage, step): resume
+    coarse.safetensors  the network after stage 1
+    model.safetensors   the final network, loadable with depth.load_model()
+
+Running the same command again resumes from state.pt exactly: the batch drawn at every step
+and the dropout masks depend only on (seed, stage, step), so a killed run continues with the
+same next batch it would have drawn. Under `torchrun` each process takes its slice of every
+batch (DistributedDataParallel; NCCL on CUDA, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .data import FrameSource, open_dataset
+from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
+from .data.pool import TensorPool
+from .loss import scale_invariant_loss
+from .metrics import compute_metrics, mean_metrics
+from .model import EigenDepthNet, ModelConfig
+from .predict import resolve_device
+
+STAGES = ("coarse", "fine")
+OUTPUT_FILES = {"coarse": "coarse.safetensors", "fine": "model.safetensors"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on. Defaults are the paper's schedule on synthetic rooms."""
+
+    out: str = "runs/eigen"  # run folder
+    data: str = "synthetic"  # dataset name (see depth.data.dataset_names())
+    data_path: str = ""  # file or folder for datasets read from disk
+    train_split: str = "train"
+    val_split: str = "val"  # NYU readers have only "train" and "test"
+    train_frames: int = 120_000  # frames decoded or rendered once into the pool; 0 = all (disk)
+    val_frames: int = 256
+    fc_width: int = 4096
+    dropout: float = 0.5
+    batch_size: int = 32
+    coarse_samples: int = 2_000_000
+    fine_samples: int = 1_500_000
+    lr_coarse_conv: float = 0.001  # coarse 1-5
+    lr_coarse_fc: float = 0.1  # coarse 6-7
+    lr_fine_outer: float = 0.001  # fine 1 and fine 3
+    lr_fine_middle: float = 0.01  # fine 2
+    momentum: float = 0.9
+    loss_lambda: float = 0.5
+    seed: int = 0
+    device: str = ""  # "" = CUDA when available, else CPU
+    compile: bool = False  # torch.compile the networks (CUDA)
+    log_every: int = 100  # steps
+    val_every: int = 100_000  # samples
+    checkpoint_every: int = 100_000  # samples
+
+
+# Fields that may change between a run and its resumption without changing its results.
+RESUMABLE_CHANGES = {"device", "compile", "log_every", "val_every", "checkpoint_every"}
+
+
+def main(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; returns the path of the final model.safetensors."""
+    rank, world = _init_distributed()
+    device = _device_for(cfg.device, rank, world)
+    run = Path(cfg.out)
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must divide among {world} processes")
+
+    # --- the run folder: a new run, or the same run resumed ------------------------------
+    state = _load_state(run, cfg)
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        _truncate_log(run / "metrics.jsonl", state)
+
+    # --- data: every frame decoded (or rendered) once, held on the device -----------------
+    train_frames = _frames(cfg, cfg.train_split, cfg.train_frames, device)
+    val_frames = _frames(cfg, cfg.val_split, cfg.val_frames, device)
+
+    # --- the network ----------------------------------------------------------------------
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout)).to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    if state is not None:
+        net.load_state_dict(state["model"])
+    mean_depth_map = state["mean_depth_map"] if state else _mean_depth_map(train_frames, device)
+
+    for stage_index, stage in enumerate(STAGES):
+        if state is not None and stage_index < state["stage"]:
+            continue
+        trained = net.coarse if stage == "coarse" else net.fine
+        net.requires_grad_(False)
+        trained.requires_grad_(True)
+        net.eval()
+        trained.train()  # stage 2 keeps the coarse net in eval mode: no dropout in its input
+        optimizer = torch.optim.SGD(_param_groups(net, stage, cfg), momentum=cfg.momentum)
+        first_step = 0
+        if state is not None and stage_index == state["stage"]:
+            optimizer.load_state_dict(state["optimizer"])
+            first_step = state["step"]
+        model = DistributedDataParallel(trained) if world > 1 else trained
+        model = torch.compile(model) if cfg.compile else model
+        # fused, the data path's dozens of small kernels cost one launch sequence, not dozens
+        prepare = torch.compile(prepare_batch, dynamic=False) if cfg.compile else prepare_batch
+        coarse = torch.compile(net.coarse) if cfg.compile and stage == "fine" else net.coarse
+
+        total_steps = (cfg.coarse_samples if stage == "coarse" else cfg.fine_samples) // cfg.batch_size
+        steps_per_val = max(1, cfg.val_every // cfg.batch_size)
+        steps_per_checkpoint = max(1, cfg.checkpoint_every // cfg.batch_size)
+        progress = tqdm(total=total_steps, initial=first_step, desc=f"stage {stage_index + 1}/2 {stage}",
+                        unit="step", disable=rank != 0)
+        loss_sum = torch.zeros((), device=device)
+        interval_start, interval_steps = time.perf_counter(), 0
+
+        for step in range(first_step, total_steps):
+            # --- one step: batch and augmentation drawn from (seed, stage, step) alone -------
+            # every process draws the whole batch, then takes its share of it
+            generator = _step_generator(cfg.seed, stage_index, step, device)
+            share = slice(rank, None, world)
+            indices = torch.randint(len(train_frames), (cfg.batch_size,), generator=generator,
+                                    device=device)[share]
+            params = random_params(cfg.batch_size, generator)[share]
+            torch.manual_seed(_step_seed(cfg.seed, stage_index, step) + rank)  # dropout masks
+            images, target, valid = prepare(*train_frames.frames(indices), params)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                if stage == "coarse":
+                    prediction = model(images)
+                else:
+                    with torch.no_grad():
+                        coarse_log_depth = coarse(images)
+                    prediction = model(images, coarse_log_depth)
+            loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            interval_steps += 1
+            done = step + 1
+
+            # --- bookkeeping: logs, validation, checkpoints (rank 0 writes) ------------------
+            if done % cfg.log_every == 0 or done == total_steps:
+                mean_loss = loss_sum.item() / interval_steps  # the only host sync of the loop
+                seconds = time.perf_counter() - interval_start
+                samples_per_s = interval_steps * cfg.batch_size / seconds
+                progress.update(interval_steps)
+                progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.0f}")
+                _log(run, rank, kind="train", stage=stage, step=done, samples=done * cfg.batch_size,
+                     loss=mean_loss, samples_per_s=samples_per_s, time=time.time())
+                loss_sum.zero_()
+                interval_steps = 0
+            if done % steps_per_val == 0 or done == total_steps:
+                results = validate(net, val_frames, device)
+                _log(run, rank, kind="val", stage=stage, step=done, samples=done * cfg.batch_size, **results)
+                net.eval()
+                trained.train()
+            if done % steps_per_checkpoint == 0 or done == total_steps:
+                _save_state(run, rank, net, optimizer, stage_index, done, cfg, mean_depth_map)
+            if interval_steps == 0:
+                interval_start = time.perf_counter()
+        progress.close()
+        if rank == 0:
+            save_checkpoint(run / OUTPUT_FILES[stage], net, _info(cfg, stage, mean_depth_map))
+        state = None  # the next stage starts fresh
+
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return run / OUTPUT_FILES["fine"]
+
+
+def prepare_batch(
+    images: torch.Tensor, depth: torch.Tensor, params: AugmentParams
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frames (B, 3, 240, 320) uint8 and depth (B, 240, 320) -> augmented network input
+    (B, 3, 228, 304) in [0, 1] (channels-last on CUDA), target depth (B, 55, 74), valid mask."""
+    images, depth = augment(images, depth, params)
+    target, valid = output_targets(depth)
+    if images.is_cuda:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, target, valid
+
+
+@torch.no_grad()
+def validate(net: EigenDepthNet, frames: FrameSource, device: torch.device, batch: int = 64) -> dict[str, Any]:
+    """Metrics of both outputs on the 74x55 grid of centre-cropped frames (PAPER protocol)."""
+    net.eval()
+    per_image: dict[str, list[dict[str, float]]] = {"coarse": [], "fine": []}
+    for start in range(0, len(frames), batch):
+        indices = torch.arange(start, min(start + batch, len(frames)), device=device)
+        images, depth = frames.frames(indices)
+        images, depth = augment(images, depth, identity_params(len(indices), device))
+        target, valid = output_targets(depth)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs = dict(zip(("coarse", "fine"), net(images)))
+        target = torch.where(valid, target, 0.0).cpu().numpy()
+        for name, log_depth in outputs.items():
+            predicted = log_depth[:, 0].float().exp().cpu().numpy()
+            per_image[name] += [compute_metrics(p, t) for p, t in zip(predicted, target) if (t > 0).any()]
+    return {name: mean_metrics(rows) for name, rows in per_image.items()}
+
+
+def _frames(cfg: TrainConfig, split: str, count: int, device: torch.device) -> FrameSource:
+    """The frames of one split on `device`: a pool, or the synthetic renderer itself."""
+    options = {"n": count} if cfg.data == "synthetic" else {}
+    dataset = open_dataset(cfg.data, cfg.data_path or None, split, **options)
+    if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
+        source = dataset.frame_source(device)
+        return TensorPool.from_source(source, count, device) if count else source
+    return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}")
+
+
+@torch.no_grad()
+def _mean_depth_map(frames: FrameSource, device: torch.device, count: int = 1024) -> list[list[float]]:
+    """Per-cell mean depth (metres) of up to `count` centre-cropped training frames on the
+    74x55 grid: the paper's mean-depth baseline, stored with the weights for evaluation."""
+    indices = torch.arange(min(count, len(frames)), device=device)
+    total = valid_count = 0
+    for chunk in indices.split(128):
+        images, depth = frames.frames(chunk)
+        _, depth = augment(images, depth, identity_params(len(chunk), device))
+        target, valid = output_targets(depth)
+        total = total + (target * valid).sum(0)
+        valid_count = valid_count + valid.sum(0)
+    mean = total / valid_count.clamp(min=1)
+    mean = torch.where(valid_count > 0, mean, mean[valid_count > 0].mean())
+    return [[round(float(v), 4) for v in row] for row in mean.cpu()]
+
+
+def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict[str, Any]]:
+    if stage == "coarse":
+        fully_connected = [*net.coarse.fc6.parameters(), *net.coarse.fc7.parameters()]
+        return [{"params": list(net.coarse.features.parameters()), "lr": cfg.lr_coarse_conv},
+                {"params": fully_connected, "lr": cfg.lr_coarse_fc}]
+    outer = [*net.fine.conv1.parameters(), *net.fine.conv3.parameters()]
+    return [{"params": outer, "lr": cfg.lr_fine_outer},
+            {"params": list(net.fine.conv2.parameters()), "lr": cfg.lr_fine_middle}]
+
+
+def _step_seed(seed: int, stage_index: int, step: int) -> int:
+    return (seed * 1_000_003 + stage_index * 7_919 + step * 104_729) % (2**62)
+
+
+def _step_generator(seed: int, stage_index: int, step: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(_step_seed(seed, stage_index, step))
+    return generator
+
+
+def _info(cfg: TrainConfig, stage: str, mean_depth_map: list[list[float]]) -> dict[str, Any]:
+    source = cfg.data + (f" ({cfg.data_path})" if cfg.data_path else "")
+    return {"trained": True, "trained_on": f"{source}, split {cfg.train_split}",
+            "stages": list(STAGES[: STAGES.index(stage) + 1]), "train_config": dataclasses.asdict(cfg),
+            "mean_depth_map": mean_depth_map}
+
+
+def _save_state(run: Path, rank: int, net: EigenDepthNet, optimizer: torch.optim.Optimizer,
+                stage_index: int, step: int, cfg: TrainConfig, mean_depth_map: list[list[float]]) -> None:
+    if rank != 0:
+        return
+    state = {"stage": stage_index, "step": step, "model": net.state_dict(),
+             "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
+             "mean_depth_map": mean_depth_map}
+    tmp = run / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, run / "state.pt")  # atomic: a kill mid-write leaves the previous state
+
+
+def _load_state(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    path = run / "state.pt"
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable state is reported the same way
+        raise ValueError(f"{path}: cannot resume, the training state is unreadable ({error})") from None
+    changed = {k: (v, getattr(cfg, k)) for k, v in state["config"].items()
+               if k not in RESUMABLE_CHANGES and getattr(cfg, k) != v}
+    if changed:
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ValueError(f"{run} holds a run with a different config ({details}); "
+                         "resume it unchanged or choose another --out")
+    return state
+
+
+def _log(run: Path, rank: int, **row: Any) -> None:
+    if rank == 0:
+        with open(run / "metrics.jsonl", "a") as log:
+            log.write(json.dumps(row) + "\n")
+
+
+def _truncate_log(path: Path, state: dict[str, Any] | None) -> None:
+    """On resume, drop log rows written after the saved state: the resumed run redoes them."""
+    if not path.exists():
+        return
+    if state is None:
+        path.unlink()
+        return
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    kept = [row for row in rows if (STAGES.index(row["stage"]), row["step"]) <= (state["stage"], state["step"])]
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+
+def _init_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _device_for(requested: str, rank: int, world: int) -> torch.device:
+    device = resolve_device(requested or None)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    return device

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+import depth
+from depth.__main__ import main as cli
+from depth.checkpoint import save_checkpoint
+from depth.data import open_dataset
+from depth.data.folder import write_frame, write_manifest
+from depth.evaluate import PAPER_TABLE1, evaluate, format_table
+from depth.metrics import EIGEN_CROP, PAPER, compute_metrics, mean_metrics
+
+from .conftest import REAL_RGBD
+
+
+@pytest.fixture
+def weights(tmp_path, small_net):
+    info = {"trained": True, "trained_on": "tests", "mean_depth_map": np.full((55, 74), 2.0).tolist()}
+    return save_checkpoint(tmp_path / "w.safetensors", small_net, info)
+
+
+def test_scores_are_the_metrics_of_the_inference_path(weights, learnable_folders):
+    model = depth.load_model(weights, device="cpu")
+    dataset = open_dataset("folder", str(learnable_folders[1]))
+    report = evaluate(model, dataset, EIGEN_CROP, batch_size=3, progress=False)
+    assert report["frames"] == len(dataset) == 4 and report["skipped"] == 0
+    assert set(report["results"]) == {"coarse", "coarse + fine", "mean-depth baseline"}
+    by_hand = {"coarse": [], "coarse + fine": [], "mean-depth baseline": []}
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        prediction = model.predict(sample.image)
+        by_hand["coarse"].append(compute_metrics(prediction.coarse, sample.depth, EIGEN_CROP))
+        by_hand["coarse + fine"].append(compute_metrics(prediction.fine, sample.depth, EIGEN_CROP))
+        # the stored mean map is 2 m everywhere, so the baseline predicts 2 m at every pixel
+        by_hand["mean-depth baseline"].append(compute_metrics(np.full(sample.depth.shape, 2.0), sample.depth, EIGEN_CROP))
+    for name, rows in by_hand.items():
+        for metric, value in mean_metrics(rows).items():
+            assert report["results"][name][metric] == pytest.approx(value, rel=1e-5), (name, metric)
+
+
+def test_frames_without_scored_depth_are_skipped_and_counted(weights, tmp_path):
+    image = np.full((240, 320, 3), 120, np.uint8)
+    entries = [write_frame(tmp_path / "d", "empty", image, np.zeros((240, 320))),
+               write_frame(tmp_path / "d", "far", image, np.full((240, 320), 2.5))]
+    write_manifest(tmp_path / "d", entries)
+    model = depth.load_model(weights, device="cpu")
+    report = evaluate(model, open_dataset("folder", str(tmp_path / "d")), PAPER, progress=False)
+    assert (report["frames"], report["skipped"]) == (1, 1)
+
+
+def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(learnable_folders[1]),
+                "--protocol", "eigen_crop", "--json", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["protocol"] == "eigen_crop" and report["frames"] == 4
+    assert printed == format_table(report) + "\n"
+    for name in [*report["results"], *PAPER_TABLE1]:
+        assert name in printed
+    assert f"{report['results']['coarse + fine']['abs_rel']:.3f}" in printed
+
+
+def test_bad_dataset_is_a_clean_error(weights, tmp_path, capsys):
+    assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(tmp_path / "none")]) == 2
+    assert "none" in capsys.readouterr().err
+    assert cli(["evaluate", "--weights", str(weights), "--data", "nope"]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not REAL_RGBD.is_dir(), reason="shared real RGB-D frames not present")
+def test_real_frames_evaluate_with_the_default_weights(tmp_path, capsys):
+    out = tmp_path / "real.json"
+    assert cli(["evaluate", "--data", "folder", "--data-path", str(REAL_RGBD), "--json", str(out), "--device", "cpu"]) == 0
+    report = json.loads(out.read_text())
+    assert report["frames"] == 7
+    assert all(np.isfinite(list(metrics.values())).all() for metrics in report["results"].values())

@@ -1,0 +1,125 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import depth
+from depth.__main__ import main as cli
+from depth.model import EigenDepthNet, ModelConfig
+from depth.train import TrainConfig, main as train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(learnable_folders, out, **changes) -> TrainConfig:
+    train_folder, val_folder = learnable_folders
+    base = dict(out=str(out), data="folder", data_path=str(train_folder), val_split="val",
+                train_frames=0, val_frames=4, fc_width=16, batch_size=4, coarse_samples=4 * 24,
+                fine_samples=4 * 16, log_every=4, val_every=4 * 8, checkpoint_every=4 * 8, device="cpu")
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _args(cfg: TrainConfig) -> list[str]:
+    return [f"--{key.replace('_', '-')}={value}" for key, value in vars(cfg).items() if not isinstance(value, bool)]
+
+
+@pytest.fixture(scope="module")
+def trained_run(learnable_folders, tmp_path_factory):
+    cfg = _config(learnable_folders, tmp_path_factory.mktemp("run") / "run")
+    return cfg, train(cfg)
+
+
+def test_both_stages_train_and_the_loss_goes_down(trained_run):
+    cfg, weights = trained_run
+    run = Path(cfg.out)
+    rows = [row for row in _rows(run) if row["kind"] == "train"]
+    coarse = [row["loss"] for row in rows if row["stage"] == "coarse"]
+    fine = [row["loss"] for row in rows if row["stage"] == "fine"]
+    assert len(coarse) == 24 // cfg.log_every and len(fine) == 16 // cfg.log_every
+    assert min(coarse[-2:]) < coarse[0] and fine[-1] < fine[0] and fine[-1] < 0.7 * coarse[0]
+    validations = [row for row in _rows(run) if row["kind"] == "val"]
+    assert {"coarse", "fine"} <= set(validations[-1]) and "si_log" in validations[-1]["fine"]
+    assert json.loads((run / "config.json").read_text()) == vars(cfg)
+    assert weights == run / "model.safetensors" and (run / "coarse.safetensors").exists()
+
+
+def test_the_trained_checkpoint_reloads_to_identical_predictions(trained_run, photo):
+    cfg, weights = trained_run
+    state = torch.load(Path(cfg.out) / "state.pt", weights_only=True)
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout))
+    net.load_state_dict(state["model"])
+    loaded = depth.load_model(weights, device="cpu")
+    assert loaded.trained and "folder" in loaded.info["trained_on"]
+    assert np.asarray(loaded.info["mean_depth_map"]).shape == (55, 74)
+    reference = depth.DepthModel(net, device="cpu").predict(photo)
+    prediction = loaded.predict(photo)
+    np.testing.assert_array_equal(prediction.fine, reference.fine)
+    np.testing.assert_array_equal(prediction.coarse, reference.coarse)
+
+
+def test_a_killed_run_resumes_exactly(learnable_folders, tmp_path):
+    """SIGKILL a run after its first checkpoint; resuming must reproduce the uninterrupted run."""
+    short = dict(log_every=1, checkpoint_every=4 * 3, coarse_samples=4 * 8, fine_samples=4 * 3)
+    whole = _config(learnable_folders, tmp_path / "whole", **short)
+    train(whole)
+    cut = _config(learnable_folders, tmp_path / "cut", **short)
+    command = [sys.executable, "-m", "depth", "train", *_args(cut)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "cut" / "state.pt").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    state = torch.load(tmp_path / "cut" / "state.pt", weights_only=True)
+    assert (state["stage"], state["step"]) == (0, 3), "the run was not killed mid-way"
+
+    assert cli(["train", *_args(cut)]) == 0  # the same command resumes
+    whole_rows, cut_rows = _rows(tmp_path / "whole"), _rows(tmp_path / "cut")
+    assert [r["loss"] for r in cut_rows if r["kind"] == "train"] == [r["loss"] for r in whole_rows if r["kind"] == "train"]
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_resuming_with_a_different_config_is_refused(trained_run, capsys):
+    cfg, _ = trained_run
+    changed = TrainConfig(**{**vars(cfg), "batch_size": 8})
+    assert cli(["train", *_args(changed)]) == 2
+    assert "batch_size: 4 -> 8" in capsys.readouterr().err
+
+
+def test_unknown_and_malformed_options_are_rejected(capsys):
+    with pytest.raises(SystemExit):
+        cli(["train", "--no-such-option", "1"])
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["train", "--batch-size", "many"])
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_two_process_data_parallel_matches_one_process(learnable_folders, tmp_path):
+    """torchrun with 2 CPU processes (gloo): each takes half of every batch; without dropout the
+    averaged gradients equal the single process's, so the weights agree to rounding."""
+    short = dict(dropout=0.0, coarse_samples=4 * 3, fine_samples=4 * 2)
+    train(_config(learnable_folders, tmp_path / "single", **short))
+    double = _config(learnable_folders, tmp_path / "double", **short)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "depth", "train", *_args(double)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "double" / "model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
