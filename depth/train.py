@@ -165,8 +165,9 @@ def main(cfg: TrainConfig) -> Path:
                 samples_per_s = interval_steps * cfg.batch_size / seconds
                 progress.update(interval_steps)
                 progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.0f}")
+                peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
                 _log(run, rank, kind="train", stage=stage, step=done, samples=done * cfg.batch_size,
-                     loss=mean_loss, samples_per_s=samples_per_s, time=time.time())
+                     loss=mean_loss, samples_per_s=samples_per_s, time=time.time(), peak_gpu_gib=peak_gib)
                 loss_sum.zero_()
                 interval_steps = 0
             if done % steps_per_val == 0 or done == total_steps:

@@ -50,3 +50,37 @@ def save_depth_png(path: str | Path, depth: np.ndarray) -> None:
     """Write (H, W) metres as a 16-bit PNG in millimetres (0 = no depth, clipped at 65.535 m)."""
     millimetres = np.nan_to_num(np.asarray(depth, dtype=np.float64) * 1000.0, nan=0.0, posinf=0.0)
     Image.fromarray(np.clip(millimetres, 0, 65535).round().astype(np.uint16)).save(path)
+
+
+def figure4(
+    rows: list[dict[str, np.ndarray]], path: str | Path, colormap: str = DEFAULT_COLORMAP,
+    titles: tuple[str, ...] = ("input", "coarse", "coarse + fine", "ground truth"),
+) -> Path:
+    """A figure laid out like the paper's Fig. 4: one row per example, columns input, coarse,
+    fine and (when given) ground truth, every depth on that row's shared range with a colour
+    bar in metres.
+
+    rows: dicts with "image" (H, W, 3) uint8, "coarse" and "fine" (H, W) metres, and optionally
+    "truth" (H, W) metres, 0 = no reading.
+    """
+    import matplotlib.pyplot as plt
+
+    columns = 4 if any("truth" in row for row in rows) else 3
+    figure, axes = plt.subplots(len(rows), columns, figsize=(3.2 * columns + 0.6, 2.5 * len(rows)),
+                                squeeze=False, constrained_layout=True)
+    for axes_row, row in zip(axes, rows):
+        maps = [row["coarse"], row["fine"]] + ([row["truth"]] if "truth" in row else [])
+        near, far = depth_range(*maps)
+        axes_row[0].imshow(row["image"])
+        for axis, depth in zip(axes_row[1:], maps):
+            shown = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+            image = axis.imshow(shown, cmap=check_colormap(colormap), vmin=near, vmax=far)
+        figure.colorbar(image, ax=list(axes_row[1:]), label="depth (m)", shrink=0.9)
+        for axis in axes_row:
+            axis.set_axis_off()
+    for axis, title in zip(axes[0], titles):
+        axis.set_title(title)
+    path = Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
