@@ -19,7 +19,7 @@ from .data.augment import identity_params, output_targets, augment
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
 from .predict import resolve_device
-from .train import STAGES, TrainConfig, main as train_main
+from .train import STAGES, TrainConfig, main as train_main, stage_forward
 
 
 def _sync(device: torch.device) -> None:
@@ -47,13 +47,7 @@ def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, c
     model = torch.compile(trained) if compile else trained
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            if stage == "coarse":
-                prediction = model(images)
-            else:
-                with torch.no_grad():
-                    coarse_log_depth = coarse(images)
-                prediction = model(images, coarse_log_depth)
+        prediction = stage_forward(stage, model, coarse, images)
         loss = scale_invariant_loss(prediction[:, 0], target, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

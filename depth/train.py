@@ -143,13 +143,7 @@ def main(cfg: TrainConfig) -> Path:
             params = random_params(cfg.batch_size, generator)[share]
             torch.manual_seed(_step_seed(cfg.seed, stage_index, step) + rank)  # dropout masks
             images, target, valid = prepare(*train_frames.frames(indices), params)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                if stage == "coarse":
-                    prediction = model(images)
-                else:
-                    with torch.no_grad():
-                        coarse_log_depth = coarse(images)
-                    prediction = model(images, coarse_log_depth)
+            prediction = stage_forward(stage, model, coarse, images)
             loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -188,6 +182,17 @@ def main(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return run / OUTPUT_FILES["fine"]
+
+
+def stage_forward(stage: str, model: torch.nn.Module, coarse: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Log depth (B, 1, 55, 74) from the network a stage trains, bf16 autocast on CUDA. In the
+    fine stage the frozen coarse net runs first, without gradients, and `model` is the fine net."""
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=images.is_cuda):
+        if stage == "coarse":
+            return model(images)
+        with torch.no_grad():
+            coarse_log_depth = coarse(images)
+        return model(images, coarse_log_depth)
 
 
 def prepare_batch(

@@ -114,15 +114,10 @@ def write_frame(
     The entry carries depth_scale, so it stays right whatever the manifest's default is.
     """
     folder = Path(folder)
-    image = np.asarray(image)
-    depth = np.asarray(depth, dtype=np.float64)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name}: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    if depth.shape != image.shape[:2]:
-        raise ValueError(f"{name}: depth {depth.shape} does not match image {image.shape[:2]}")
+    sample = make_sample(image, depth, intrinsics, name)  # checks types and shapes
     depth_scale = _depth_scale(depth_scale, name)
-    valid = np.isfinite(depth) & (depth > 0)
-    units = np.round(np.where(valid, depth, 0.0) / depth_scale)
+    depth, valid = sample.depth.astype(np.float64), sample.valid
+    units = np.round(depth / depth_scale)
     if units.max(initial=0) > 65535:
         raise ValueError(
             f"{name}: depth up to {depth[valid].max():.3f} m does not fit 16 bits at "
@@ -130,9 +125,9 @@ def write_frame(
         )
     units = np.where(valid, np.maximum(units, 1), 0).astype(np.uint16)
     folder.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(folder / f"{name}_rgb.png")
+    Image.fromarray(sample.image).save(folder / f"{name}_rgb.png")
     Image.fromarray(units).save(folder / f"{name}_depth.png")
-    intrinsics = None if intrinsics is None else [float(v) for v in intrinsics]
+    intrinsics = None if sample.intrinsics is None else list(sample.intrinsics)
     return {"name": name, "intrinsics": intrinsics, "depth_scale": depth_scale}
 
 
