@@ -55,6 +55,7 @@ class TrainConfig:
     val_split: str = "val"  # NYU readers have only "train" and "test"
     train_frames: int = 120_000  # frames decoded or rendered once into the pool; 0 = all (disk)
     val_frames: int = 256
+    baseline_frames: int = 1024  # training frames averaged into the mean-depth baseline map
     fc_width: int = 4096
     dropout: float = 0.5
     batch_size: int = 32
@@ -104,7 +105,7 @@ def main(cfg: TrainConfig) -> Path:
         net = net.to(memory_format=torch.channels_last)
     if state is not None:
         net.load_state_dict(state["model"])
-    mean_depth_map = state["mean_depth_map"] if state else _mean_depth_map(train_frames, device)
+    mean_depth_map = state["mean_depth_map"] if state else _mean_depth_map(train_frames, device, cfg.baseline_frames)
 
     for stage_index, stage in enumerate(STAGES):
         if state is not None and stage_index < state["stage"]:
@@ -237,7 +238,7 @@ def _frames(cfg: TrainConfig, split: str, count: int, device: torch.device) -> F
 
 
 @torch.no_grad()
-def _mean_depth_map(frames: FrameSource, device: torch.device, count: int = 1024) -> list[list[float]]:
+def _mean_depth_map(frames: FrameSource, device: torch.device, count: int) -> list[list[float]]:
     """Per-cell mean depth (metres) of up to `count` centre-cropped training frames on the
     74x55 grid: the paper's mean-depth baseline, stored with the weights for evaluation."""
     indices = torch.arange(min(count, len(frames)), device=device)

@@ -123,3 +123,15 @@ def test_two_process_data_parallel_matches_one_process(learnable_folders, tmp_pa
     a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "double" / "model.safetensors")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool_frames", [0, 6], ids=["rendered-on-the-fly", "fixed-pool"])
+def test_trains_on_synthetic_rooms_by_dataset_name(tmp_path, pool_frames):
+    cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=pool_frames, val_frames=2,
+                      baseline_frames=2,
+                      fc_width=16, batch_size=2, coarse_samples=2 * 2, fine_samples=2 * 1, log_every=1,
+                      val_every=10**9, checkpoint_every=10**9, device="cpu")
+    weights = train(cfg)
+    rows = [row for row in _rows(Path(cfg.out)) if row["kind"] == "train"]
+    assert len(rows) == 3 and all(np.isfinite(row["loss"]) for row in rows)
+    assert depth.load_model(weights, device="cpu").info["trained_on"] == "synthetic, split train"
