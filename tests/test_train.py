@@ -38,7 +38,10 @@ def _args(cfg: TrainConfig) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained_run(learnable_folders, tmp_path_factory):
-    cfg = _config(learnable_folders, tmp_path_factory.mktemp("run") / "run")
+    # The paper's coarse rates move the coarse net over thousands of steps (its loss is a mean
+    # over 4070 outputs); this 24-step run raises them so that stage visibly learns too.
+    cfg = _config(learnable_folders, tmp_path_factory.mktemp("run") / "run",
+                  lr_coarse_conv=0.03, lr_coarse_fc=3.0)
     return cfg, train(cfg)
 
 
@@ -49,9 +52,13 @@ def test_both_stages_train_and_the_loss_goes_down(trained_run):
     coarse = [row["loss"] for row in rows if row["stage"] == "coarse"]
     fine = [row["loss"] for row in rows if row["stage"] == "fine"]
     assert len(coarse) == 24 // cfg.log_every and len(fine) == 16 // cfg.log_every
-    assert min(coarse[-2:]) < coarse[0] and fine[-1] < fine[0] and fine[-1] < 0.7 * coarse[0]
+    assert fine[-1] < fine[0] and fine[-1] < 0.7 * coarse[0]
+    # on fixed validation frames: the coarse net improves at every validation of stage 1, and
+    # the fine net ends better than the coarse net it refines
     validations = [row for row in _rows(run) if row["kind"] == "val"]
-    assert {"coarse", "fine"} <= set(validations[-1]) and "si_log" in validations[-1]["fine"]
+    coarse_errors = [row["coarse"]["si_log"] for row in validations if row["stage"] == "coarse"]
+    assert len(coarse_errors) == 3 and coarse_errors[0] > coarse_errors[1] > coarse_errors[2]
+    assert validations[-1]["fine"]["abs_rel"] < validations[-1]["coarse"]["abs_rel"]
     assert json.loads((run / "config.json").read_text()) == vars(cfg)
     assert weights == run / "model.safetensors" and (run / "coarse.safetensors").exists()
 
