@@ -27,12 +27,11 @@ import h5py
 import numpy as np
 import scipy.io
 
+from ..geometry import NYU_INTRINSICS, NYU_SIZE
 from . import Sample, make_sample, register_dataset
 from .folder import decode_frame
 
-# The Kinect RGB camera (fx, fy, cx, cy) in pixels of the 640x480 frame
-NYU_INTRINSICS = (518.8579, 519.4696, 325.5824, 253.7362)
-NYU_HEIGHT, NYU_WIDTH = 480, 640
+NYU_WIDTH, NYU_HEIGHT = NYU_SIZE
 CSV_MAX_DEPTH = 10.0  # metres that an 8-bit depth PNG's 255 stands for
 
 

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import FRAME_HEIGHT, FRAME_WIDTH, Sample, make_sample, register_dataset
+from ..geometry import scale_intrinsics
 from .nyu import NYU_HEIGHT, NYU_INTRINSICS, NYU_WIDTH
 from .scenes import (
     FACES, VOID, Draws, Look, Palettes, Scene, constant, frame_keys, hash_uniform, mix32, random_scenes,
@@ -76,14 +77,8 @@ SPLITS = ("train", "val", "test")
 # ----------------------------------------------------------------------------- camera
 
 def nyu_intrinsics(height: int = NYU_HEIGHT, width: int = NYU_WIDTH) -> tuple[float, float, float, float]:
-    """NYU's Kinect RGB intrinsics (fx, fy, cx, cy), in pixels of a height x width image.
-
-    The 640x480 values are scaled with the image, keeping pixel centres at integer
-    coordinates (c' = (c + 0.5) * scale - 0.5).
-    """
-    fx, fy, cx, cy = NYU_INTRINSICS
-    sx, sy = width / NYU_WIDTH, height / NYU_HEIGHT
-    return fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
+    """NYU's Kinect RGB intrinsics (fx, fy, cx, cy), in pixels of a height x width image."""
+    return scale_intrinsics(NYU_INTRINSICS, (NYU_WIDTH, NYU_HEIGHT), (width, height))
 
 
 def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
