@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .predict import UntrainedWeightsWarning, load_model, resolve_device
 from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, depth_range, save_depth_png
 
@@ -70,7 +70,7 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     try:
         path = train_main(config)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"trained weights: {path}", file=sys.stderr)
@@ -95,6 +95,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    try:
+        net, info = load_checkpoint(args.weights)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.dtype})", file=sys.stderr)
     return 0
 
 
@@ -174,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--json", default=None, help="also write the report as JSON here")
     evaluate.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     evaluate.set_defaults(run=_evaluate)
+
+    export = commands.add_parser(
+        "export", help="rewrite a checkpoint with another storage type (float16 halves the file)",
+    )
+    export.add_argument("weights", help="checkpoint to read")
+    export.add_argument("out", help="checkpoint to write (config and info kept)")
+    export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
+                        help="storage type of the weights (loading always gives float32)")
+    export.set_defaults(run=_export)
 
     synth = commands.add_parser(
         "synth", help="render synthetic rooms as a folder dataset (RGB + 16-bit depth PNGs)",

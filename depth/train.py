@@ -56,6 +56,7 @@ class TrainConfig:
     out: str = "runs/eigen"  # run folder
     data: str = "synthetic"  # dataset name (see depth.data.dataset_names())
     data_path: str = ""  # file or folder for datasets read from disk
+    val_path: str = ""  # validation file or folder, "" = data_path (a folder is one split)
     train_split: str = "train"
     val_split: str = "val"  # NYU readers have only "train" and "test"
     train_frames: int = 120_000  # frames decoded or rendered once into the pool; 0 = all (disk)
@@ -100,8 +101,8 @@ def main(cfg: TrainConfig) -> Path:
         _truncate_log(run / "metrics.jsonl", state)
 
     # --- data: every frame decoded (or rendered) once, held on the device -----------------
-    train_frames = _frames(cfg, cfg.train_split, cfg.train_frames, device)
-    val_frames = _frames(cfg, cfg.val_split, cfg.val_frames, device)
+    train_frames = _frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device)
+    val_frames = _frames(cfg, cfg.val_path or cfg.data_path, cfg.val_split, cfg.val_frames, device)
 
     # --- the network ----------------------------------------------------------------------
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
@@ -253,10 +254,10 @@ def validate(net: EigenDepthNet, frames: FrameSource, device: torch.device, batc
     return {name: mean_metrics(rows) for name, rows in per_image.items()}
 
 
-def _frames(cfg: TrainConfig, split: str, count: int, device: torch.device) -> FrameSource:
+def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device) -> FrameSource:
     """The frames of one split on `device`: a pool, or the synthetic renderer itself."""
     options = {"n": count} if cfg.data == "synthetic" else {}
-    dataset = open_dataset(cfg.data, cfg.data_path or None, split, **options)
+    dataset = open_dataset(cfg.data, path or None, split, **options)
     if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
         source = dataset.frame_source(device)
         return TensorPool.from_source(source, count, device) if count else source

@@ -82,3 +82,15 @@ def test_command_line_on_real_photos_with_default_weights(tmp_path):
     for photo in photos:
         fine = np.load(tmp_path / f"{photo.stem}_depth.npy")
         assert fine.shape == Image.open(photo).size[::-1] and np.isfinite(fine).all() and (fine > 0).all()
+
+
+def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, weights, small_net, photo, capsys):
+    out = tmp_path / "half.safetensors"
+    assert main(["export", weights, str(out), "--dtype", "float16"]) == 0
+    assert "float16" in capsys.readouterr().err
+    assert out.stat().st_size < 0.55 * (tmp_path / "small.safetensors").stat().st_size
+    full, half = depth.load_model(weights, device="cpu"), depth.load_model(out, device="cpu")
+    assert half.info == full.info and half.net.config == full.net.config
+    np.testing.assert_allclose(half.predict(photo).fine, full.predict(photo).fine, rtol=5e-3)
+    assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
+    assert "missing.safetensors does not exist" in capsys.readouterr().err

