@@ -5,11 +5,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import depth  # noqa: E402
-from demo.photo import build_app  # noqa: E402
+from demo.ui import build_app, serve  # noqa: E402
 
 if __name__ == "__main__":
-    model = depth.load_model()
+    model = depth.load_model()  # CUDA when the machine (or Space) has a GPU
     print(f"Loaded {model.describe()} on {model.device}")
-    build_app(model).queue(default_concurrency_limit=2).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
-    )
+    serve(build_app(model), server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"))

@@ -1,56 +1,352 @@
-"""The photo tab: a photo in, its coarse and fine depth out, coloured on one shared scale."""
+"""The photo tab: a photo in; coarse and fine depth, ground truth when known, metrics, a point
+cloud and files out. Changing a control re-renders from the last result without the network.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from depth import DepthModel
-from depth.visualize import DEFAULT_COLORMAP, colorize, depth_range
+from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees
+from depth.metrics import METRIC_NAMES, compute_metrics
+from depth.visualize import DEFAULT_COLORMAP, colorize
+
+from .examples import Examples
+from .outputs import OutputFolders, file_stem, write_depth_files, write_rgb
+from .pointcloud import point_cloud, write_ply, write_viewer_ply
+from .views import colour_bar, colour_range, to_working
+
+AUTOMATIC, FIXED = "automatic", "fixed"
+DEFAULT_FOV = round(nyu_horizontal_fov_degrees(), 1)  # the NYU Kinect's: the camera the net assumes
+DEFAULT_STRIDE = 2  # about 77K points for 640x480, which the browser's viewer shows smoothly
+MAX_STRIDE = 16
+DEFAULT_NEAR, DEFAULT_FAR = 0.5, 10.0  # metres: NYU Depth v2's range, for fixed ranges
+COLORMAPS = [DEFAULT_COLORMAP, "magma_r", "plasma_r", "viridis_r", "cividis_r", "turbo", "Spectral", "gray_r"]
+METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³", "abs_rel": "abs rel",
+                 "sq_rel": "sq rel", "rmse": "RMSE", "rmse_log": "RMSE log", "si_log": "SI log",
+                 "log10": "log10"}
 
 
-def photo_to_depth(
-    model: DepthModel, image_path: str | None, colormap: str = DEFAULT_COLORMAP
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """Handler: photo file -> (upright photo, coarse RGB, fine RGB, Markdown: range, time, device).
+@dataclass(frozen=True)
+class Colours:
+    """The colour pictures of one result (PNG files) and the one range they share."""
 
-    Bad input raises gr.Error, which the page shows while the server keeps serving.
+    colormap: str
+    automatic: bool
+    near: float  # metres
+    far: float
+    coarse: Path
+    fine: Path  # also the colour image offered for download
+    truth: Path | None
+    bar: Path
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The point cloud of one result."""
+
+    fov: float  # horizontal field of view, degrees
+    stride: int
+    points: int
+    ply: Path  # camera axes (x right, y down, z forward), metres: the download
+    viewer: Path  # the same points in gr.Model3D's axes
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """One photo's depth, as the tab keeps it between events (in gr.State).
+
+    image: (H, W, 3) uint8, the upright photo at the app's working resolution (views.WORK_SIDE);
+    coarse, fine: (H, W) float32 metres; truth: (H, W) float32 metres, 0 = no reading, or None.
+    metrics: {"coarse": ..., "fine": ...}, each depth.metrics.compute_metrics under the paper
+    protocol at the photo's own resolution, or None without ground truth.
+    model_seconds: the time model.predict took (decoding, network, resampling).
     """
-    if image_path is None:
-        raise gr.Error("Upload a photo first.")
-    start = time.perf_counter()
+
+    name: str  # the photo's file name
+    size: tuple[int, int]  # the photo's own (width, height)
+    image: np.ndarray
+    coarse: np.ndarray
+    fine: np.ndarray
+    truth: np.ndarray | None
+    metrics: dict[str, dict[str, float]] | None
+    model_seconds: float
+    device: str
+    photo: Path  # JPEG of `image`, for display
+    depth_png: Path  # 16-bit millimetres
+    depth_npy: Path  # float32 metres
+    colours: Colours
+    cloud: Cloud
+
+    @property
+    def downloads(self) -> list[Path]:
+        """The files offered for download: point cloud, 16-bit depth PNG, .npy, colour image."""
+        return [self.cloud.ply, self.depth_png, self.depth_npy, self.colours.fine]
+
+
+class PhotoDepth:
+    """The tab's work, apart from the page: predict, re-colour, rebuild the point cloud.
+
+    Every call writes its files into a new folder from `folders`. Bad photos and control
+    values raise ValueError (FileNotFoundError for a missing file).
+    """
+
+    def __init__(self, model: DepthModel, examples: Examples, folders: OutputFolders) -> None:
+        self.model = model
+        self.examples = examples
+        self.folders = folders
+
+    def predict(
+        self, path: str | Path, colormap: str = DEFAULT_COLORMAP, range_mode: str = AUTOMATIC,
+        near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR, fov: float = DEFAULT_FOV,
+        stride: int = DEFAULT_STRIDE,
+    ) -> PhotoResult:
+        """Run the network on the photo file at `path` and render everything."""
+        start = time.perf_counter()
+        prediction = self.model.predict(path)
+        model_seconds = time.perf_counter() - start
+        truth = self.examples.truth(path)
+        metrics = None
+        if truth is not None:
+            metrics = {"coarse": compute_metrics(prediction.coarse, truth),
+                       "fine": compute_metrics(prediction.fine, truth)}
+        image, coarse, fine, truth = to_working(prediction.image, prediction.coarse, prediction.fine, truth)
+        folder, stem = self.folders.new(), file_stem(path)
+        depth_png, depth_npy = write_depth_files(folder, stem, fine)
+        height, width = prediction.image.shape[:2]
+        return PhotoResult(
+            name=Path(path).name, size=(width, height), image=image, coarse=coarse, fine=fine,
+            truth=truth, metrics=metrics, model_seconds=model_seconds, device=_device_name(self.model),
+            photo=write_rgb(folder / f"{stem}_photo.jpg", image), depth_png=depth_png, depth_npy=depth_npy,
+            colours=_colours(coarse, fine, truth, folder, stem, colormap, range_mode, near, far),
+            cloud=_cloud(image, fine, folder, stem, fov, stride),
+        )
+
+    def recolour(
+        self, result: PhotoResult, colormap: str, range_mode: str, near: float, far: float
+    ) -> PhotoResult:
+        """The same result in another colormap or range."""
+        folder, stem = self._folder_for(result)
+        colours = _colours(result.coarse, result.fine, result.truth, folder, stem, colormap, range_mode, near, far)
+        return replace(result, colours=colours)
+
+    def recloud(self, result: PhotoResult, fov: float, stride: int) -> PhotoResult:
+        """The same result's point cloud for another field of view or density."""
+        folder, stem = self._folder_for(result)
+        return replace(result, cloud=_cloud(result.image, result.fine, folder, stem, fov, stride))
+
+    def _folder_for(self, result: PhotoResult) -> tuple[Path, str]:
+        if not result.depth_npy.exists():
+            raise ValueError("this result's files have been cleaned up since; estimate its depth again")
+        return self.folders.new(), file_stem(result.name)
+
+
+def _colours(
+    coarse: np.ndarray, fine: np.ndarray, truth: np.ndarray | None, folder: Path, stem: str,
+    colormap: str, range_mode: str, near: float, far: float,
+) -> Colours:
+    """Colour every map over one range (automatic: over all of them together)."""
+    if range_mode not in (AUTOMATIC, FIXED):
+        raise ValueError(f"depth range must be {AUTOMATIC!r} or {FIXED!r}, got {range_mode!r}")
+    maps = [coarse, fine] + ([truth] if truth is not None else [])
+    near, far = colour_range(maps, None if range_mode == AUTOMATIC else (near, far))
+    pictures = [colorize(depth, near, far, colormap) for depth in maps]
+    names = ["coarse_color", "depth_color", "truth_color"]
+    files = [write_rgb(folder / f"{stem}_{name}.png", picture) for name, picture in zip(names, pictures)]
+    return Colours(
+        colormap=colormap, automatic=range_mode == AUTOMATIC, near=near, far=far,
+        coarse=files[0], fine=files[1], truth=files[2] if truth is not None else None,
+        bar=write_rgb(folder / f"{stem}_colorbar.png", colour_bar(near, far, colormap)),
+    )
+
+
+def _cloud(image: np.ndarray, fine: np.ndarray, folder: Path, stem: str, fov: float, stride: int) -> Cloud:
+    """Back-project the fine depth through the intrinsics of a `fov`-degree camera."""
+    if stride != int(stride) or not 1 <= stride <= MAX_STRIDE:
+        raise ValueError(f"point density: stride must be a whole number from 1 to {MAX_STRIDE}, got {stride}")
+    height, width = fine.shape
+    cloud = point_cloud(image, fine, intrinsics_from_fov(width, height, fov), int(stride))
+    return Cloud(fov=float(fov), stride=int(stride), points=len(cloud.points),
+                 ply=write_ply(cloud, folder / f"{stem}_points.ply"),
+                 viewer=write_viewer_ply(cloud, folder / f"{stem}_viewer.ply"))
+
+
+def summary(result: PhotoResult) -> str:
+    """Markdown: what was computed, how fast, where, and with which settings."""
+    width, height = result.size
+    shown_h, shown_w = result.image.shape[:2]
+    resized = "" if (shown_w, shown_h) == result.size else f" (shown and saved at {shown_w}×{shown_h})"
+    colours, cloud = result.colours, result.cloud
+    truth = ("known (example frame): metrics below, paper protocol" if result.metrics
+             else "unknown (pick an example to compare with ground truth)")
+    return (
+        f"**{result.name}**, {width}×{height}{resized} · "
+        f"depth in **{result.model_seconds * 1000:.0f} ms** on **{result.device}**\n\n"
+        f"Colours {colours.near:.2f}–{colours.far:.2f} m "
+        f"({'automatic' if colours.automatic else 'fixed'}, shared by every map) · "
+        f"3D: {cloud.points:,} points (stride {cloud.stride}, {cloud.fov:.1f}° field of view) · "
+        f"ground truth {truth}"
+    )
+
+
+def metrics_table(result: PhotoResult) -> pd.DataFrame:
+    """The metrics as the paper's Table 1 lays them out: columns "network" and the metrics,
+    rows "coarse" and "coarse + fine"; no rows without ground truth."""
+    columns = ["network"] + [METRIC_LABELS[name] for name in METRIC_NAMES]
+    if result.metrics is None:
+        return pd.DataFrame(columns=columns)
+    rows = {"coarse": result.metrics["coarse"], "coarse + fine": result.metrics["fine"]}
+    return pd.DataFrame([[name] + [values[k] for k in METRIC_NAMES] for name, values in rows.items()],
+                        columns=columns)
+
+
+@contextmanager
+def user_errors(path: str | Path | None = None) -> Iterator[None]:
+    """Turn a bad photo or control value into a message in the page (gr.Error), naming an
+    uploaded file by its own name, not by the server's upload path."""
     try:
-        prediction = model.predict(image_path)
+        yield
     except (ValueError, OSError) as error:
-        # name the file as the user knows it, not by the server's upload path
-        raise gr.Error(str(error).replace(image_path, Path(image_path).name)) from None
-    seconds = time.perf_counter() - start
-    near, far = depth_range(prediction.coarse, prediction.fine)
-    summary = (f"Depth {near:.2f}-{far:.2f} m (shared colour scale) · "
-               f"{seconds * 1000:.0f} ms on {model.device.type.upper()}")
-    return (prediction.image, colorize(prediction.coarse, near, far, colormap),
-            colorize(prediction.fine, near, far, colormap), summary)
+        message = str(error)
+        if path is not None:
+            message = message.replace(str(path), Path(path).name)
+        # gr.Error shows HTML, but sanitised by the page, so a file name cannot inject anything
+        raise gr.Error(message, print_exception=False) from None
 
 
-def build_app(model: DepthModel) -> gr.Blocks:
-    """The whole UI around one loaded model."""
-    with gr.Blocks(title="Depth from a single image (Eigen et al. 2014)") as app:
-        gr.Markdown("# Depth from a single image\nEigen, Puhrsch & Fergus 2014, multi-scale network.")
-        banner = f"**Weights:** {model.describe()}"
-        if not model.trained:
-            banner = f"## ⚠️ {banner}"
-        gr.Markdown(banner)
-        # a File, not an Image: gr.Image decodes uploads itself, before our checks and messages
-        upload = gr.File(label="Photo", file_types=["image"], type="filepath")
-        run = gr.Button("Estimate depth", variant="primary")
-        with gr.Row():
-            photo = gr.Image(label="Input", interactive=False)
-            coarse = gr.Image(label="Coarse network", interactive=False)
-            fine = gr.Image(label="Coarse + fine network", interactive=False)
-        summary = gr.Markdown()
-        run.click(lambda path: photo_to_depth(model, path), inputs=upload,
-                  outputs=[photo, coarse, fine, summary], api_name="predict")
-    return app
+def _device_name(model: DepthModel) -> str:
+    if model.device.type == "cuda":
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(model.device)})"
+    return "CPU"
+
+
+# ---- the page ------------------------------------------------------------------------------
+
+def photo_tab(work: PhotoDepth) -> None:
+    """Lay out the photo tab inside the current gr.Blocks and wire its events.
+
+    API "/predict": (photo file, colormap, range mode, near, far, fov, stride) -> (photo,
+    coarse, fine, ground truth or None, colour bar, (photo, fine) slider, viewer PLY, downloads,
+    metrics table or None, summary Markdown).
+    """
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            # a File, not an Image: gr.Image decodes uploads itself, before our checks and messages
+            upload = gr.File(label="Photo", file_types=["image"], type="filepath", elem_id="photo-upload")
+            run = gr.Button("Estimate depth", variant="primary", elem_id="run")
+            if work.examples.paths:
+                gr.Examples(
+                    [[str(path)] for path in work.examples.paths], inputs=[upload],
+                    label="Examples with ground truth (synthetic rooms)", cache_examples=False,
+                    example_labels=[path.stem.removesuffix("_rgb") for path in work.examples.paths],
+                )
+            colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True,
+                                   label="Colormap (any matplotlib name)")
+            range_mode = gr.Radio([AUTOMATIC, FIXED], value=AUTOMATIC, label="Depth range",
+                                  info="automatic: from this photo's maps; fixed: the same for every photo")
+            with gr.Row():
+                near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)", interactive=False)
+                far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)", interactive=False)
+            fov = gr.Slider(20, 120, value=DEFAULT_FOV, step=0.1, label="Field of view for 3D (°, horizontal)",
+                            info="default: the NYU Kinect camera the network learned from")
+            stride = gr.Slider(1, MAX_STRIDE, value=DEFAULT_STRIDE, step=1,
+                               label="Point density: every n-th pixel in 3D")
+        with gr.Column(scale=3):
+            info = gr.Markdown(label="Summary", elem_id="summary")
+            with gr.Row(equal_height=True):
+                photo = gr.Image(label="Input", interactive=False, elem_id="photo")
+                coarse = gr.Image(label="Coarse", interactive=False, elem_id="coarse")
+                fine = gr.Image(label="Coarse + fine", interactive=False, elem_id="fine")
+                truth = gr.Image(label="Ground truth", interactive=False, visible=False, elem_id="truth")
+            bar = gr.Image(label="Colour bar", show_label=False, interactive=False, container=False, buttons=[],
+                           elem_id="colorbar", height=70)
+            metrics = gr.Dataframe(label="Metrics (ground truth, paper protocol)",
+                                   interactive=False, visible=False, elem_id="metrics")
+            with gr.Row(equal_height=True):
+                slider = gr.ImageSlider(label="Photo | depth", interactive=False,
+                                        elem_id="slider")
+                viewer = gr.Model3D(label="Point cloud", interactive=False,
+                                    clear_color=(0.12, 0.12, 0.14, 1.0), elem_id="viewer", height=420)
+            gr.Markdown("Drag the slider's handle to compare; drag the point cloud to turn it, scroll to "
+                        "zoom. Downloads: the point cloud (.ply, metres, camera axes), the depth as a "
+                        "16-bit PNG (millimetres) and as .npy (float32 metres), and its colour image.")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+    state = gr.State(None)
+
+    colour_outputs = [coarse, fine, truth, bar, slider]
+    predict_outputs = [photo, *colour_outputs, viewer, downloads, metrics, info, state]
+    controls = [colormap, range_mode, near, far, fov, stride]
+
+    def predict(photo: str | None, colormap: str, range_mode: str, near: float, far: float, fov: float,
+                stride: float) -> tuple:
+        if photo is None:
+            raise gr.Error("Upload a photo first (or pick an example).", print_exception=False)
+        with user_errors(photo):
+            result = work.predict(photo, colormap, range_mode, near, far, fov, int(stride))
+        return (result.photo, *_colour_values(result), result.cloud.viewer, _files(result),
+                _styled(metrics_table(result)), summary(result), result)
+
+    def predict_or_clear(photo: str | None, *controls: Any) -> tuple:
+        if photo is None:  # the upload was cleared
+            return (None,) * len(predict_outputs)
+        return predict(photo, *controls)
+
+    def recolour(result: PhotoResult | None, *values: Any) -> tuple:
+        if result is None:
+            return (gr.skip(),) * (len(colour_outputs) + 3)
+        with user_errors():
+            result = work.recolour(result, *values)
+        return (*_colour_values(result), _files(result), summary(result), result)
+
+    def recloud(result: PhotoResult | None, *values: Any) -> tuple:
+        if result is None:
+            return (gr.skip(),) * 4
+        with user_errors():
+            result = work.recloud(result, *values)
+        return result.cloud.viewer, _files(result), summary(result), result
+
+    def show_truth(result: PhotoResult | None) -> tuple:
+        # a separate step, so /predict returns plain values rather than component updates
+        known = result is not None and result.truth is not None
+        return gr.Image(visible=known), gr.Dataframe(visible=known)
+
+    private = {"api_visibility": "private"}
+    photo_events = {"concurrency_id": "photo", "concurrency_limit": 2}
+    run.click(predict, [upload, *controls], predict_outputs, api_name="predict", **photo_events).then(
+        show_truth, state, [truth, metrics], queue=False, **private)
+    upload.change(predict_or_clear, [upload, *controls], predict_outputs, **private, **photo_events).then(
+        show_truth, state, [truth, metrics], queue=False, **private)
+    # re-rendering is cheap (no network): its own, wider group, so it never waits behind predictions
+    render_events = {"concurrency_id": "render", "concurrency_limit": 4, **private}
+    gr.on([colormap.change, range_mode.change, near.release, far.release], recolour,
+          [state, colormap, range_mode, near, far], [*colour_outputs, downloads, info, state], **render_events)
+    gr.on([fov.release, stride.release], recloud, [state, fov, stride], [viewer, downloads, info, state],
+          **render_events)
+    range_mode.change(lambda mode: (gr.Slider(interactive=mode == FIXED),) * 2, range_mode, [near, far],
+                      queue=False, **private)
+
+
+def _colour_values(result: PhotoResult) -> tuple:
+    """Values for (coarse, fine, truth, colour bar, slider)."""
+    colours = result.colours
+    return colours.coarse, colours.fine, colours.truth, colours.bar, (result.photo, colours.fine)
+
+
+def _files(result: PhotoResult) -> list[str]:
+    return [str(path) for path in result.downloads]  # gr.File takes str paths only
+
+
+def _styled(table: pd.DataFrame) -> Any:
+    # the page shows 3 decimals; the API returns the full values
+    return table.style.format(precision=3)

@@ -1,15 +1,30 @@
 import os
+import shutil
+import time
 import warnings
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import gradio as gr  # noqa: E402
+import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
+import open3d as o3d  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from demo.photo import build_app, photo_to_depth  # noqa: E402
+from demo.examples import Examples  # noqa: E402
+from demo.outputs import OutputFolders  # noqa: E402
+from demo.photo import DEFAULT_FOV, METRIC_LABELS, PhotoDepth, user_errors  # noqa: E402
+from demo.pointcloud import point_cloud  # noqa: E402
+from demo.ui import build_app, serve  # noqa: E402
+from demo.views import colour_bar, to_working  # noqa: E402
+from demo.webcam import FrameRate, webcam_depth  # noqa: E402
+from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees  # noqa: E402
+from depth.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 from depth.predict import DepthModel  # noqa: E402
+from depth.visualize import DEFAULT_COLORMAP, colorize, depth_range  # noqa: E402
+
+EXAMPLES = Examples()
 
 
 @pytest.fixture
@@ -17,47 +32,222 @@ def model(small_net):
     return DepthModel(small_net, device="cpu", info={"trained": True, "trained_on": "tests"})
 
 
-def test_photo_handler_returns_both_depths_on_one_scale(tmp_path, model, photo):
-    path = tmp_path / "room.png"
-    Image.fromarray(photo).save(path)
-    upright, coarse, fine, summary = photo_to_depth(model, str(path))
-    np.testing.assert_array_equal(upright, photo)
-    assert coarse.shape == fine.shape == (480, 640, 3) and coarse.dtype == np.uint8
-    assert "ms on CPU" in summary and " m " in summary
+@pytest.fixture
+def work(model, tmp_path):
+    return PhotoDepth(model, EXAMPLES, OutputFolders(tmp_path / "out"))
 
 
-def test_photo_handler_turns_bad_input_into_a_message(tmp_path, model):
-    (tmp_path / "x.jpg").write_text("text")
-    with pytest.raises(gr.Error, match="x.jpg: not an image") as error:
-        photo_to_depth(model, str(tmp_path / "x.jpg"))
-    assert str(tmp_path) not in str(error.value)
-    with pytest.raises(gr.Error, match="Upload a photo"):
-        photo_to_depth(model, None)
+@pytest.fixture
+def room(tmp_path, photo):
+    """The conftest photo as an uploaded file without ground truth."""
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    return tmp_path / "room.png"
 
 
-def test_app_serves_the_documented_api(tmp_path, model, photo):
+def load_png(path):
+    return np.asarray(Image.open(path))
+
+
+def test_a_photo_gives_every_output_from_one_prediction(work, model, room, photo):
+    result = work.predict(room)
+    expected = model.predict(room)
+    np.testing.assert_array_equal(result.image, photo)
+    np.testing.assert_array_equal(result.fine, expected.fine)
+    np.testing.assert_array_equal(result.coarse, expected.coarse)
+    assert result.truth is None and result.metrics is None and result.colours.truth is None
+    assert result.size == (640, 480) and result.model_seconds > 0 and result.device == "CPU"
+
+    # one automatic range for both maps, the fine map's colours are the download
+    near, far = depth_range(expected.coarse, expected.fine)
+    assert (result.colours.near, result.colours.far) == (near, far)
+    np.testing.assert_array_equal(load_png(result.colours.fine), colorize(expected.fine, near, far, DEFAULT_COLORMAP))
+    np.testing.assert_array_equal(load_png(result.colours.coarse), colorize(expected.coarse, near, far))
+    assert load_png(result.colours.bar).shape[1::] == (640, 3)
+
+    ply, depth_png, npy, colour = result.downloads
+    assert [p.name for p in result.downloads] == ["room_points.ply", "room_depth.png", "room_depth.npy",
+                                                   "room_depth_color.png"]
+    np.testing.assert_array_equal(np.load(npy), expected.fine)
+    millimetres = load_png(depth_png)
+    assert millimetres.dtype == np.uint16
+    np.testing.assert_array_equal(millimetres, np.round(expected.fine.astype(np.float64) * 1000).astype(np.uint16))
+
+    # the cloud: the fine depth through the NYU camera's field of view, every 2nd pixel
+    cloud = o3d.io.read_point_cloud(str(ply))
+    viewer = o3d.io.read_point_cloud(str(result.cloud.viewer))
+    assert result.cloud.fov == DEFAULT_FOV == pytest.approx(nyu_horizontal_fov_degrees(), abs=0.05)
+    intrinsics = intrinsics_from_fov(640, 480, DEFAULT_FOV)
+    reference = point_cloud(photo, expected.fine, intrinsics, stride=2)
+    assert len(cloud.points) == len(reference.points) == result.cloud.points > 0.9 * 320 * 240
+    np.testing.assert_allclose(np.asarray(cloud.points), np.asarray(reference.points), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(viewer.points), np.asarray(cloud.points) * (1, -1, -1), atol=1e-5)
+    assert cloud.has_colors()
+
+
+def test_an_example_gets_its_ground_truth_and_the_paper_metrics(work, model):
+    path = EXAMPLES.paths[3]
+    result = work.predict(path)
+    truth = EXAMPLES.truth(path)
+    expected = model.predict(path)
+    np.testing.assert_array_equal(result.truth, truth)
+    assert result.metrics == {"coarse": compute_metrics(expected.coarse, truth),
+                              "fine": compute_metrics(expected.fine, truth)}
+    near, far = depth_range(expected.coarse, expected.fine, truth)  # the truth shares the range
+    assert (result.colours.near, result.colours.far) == (near, far)
+    np.testing.assert_array_equal(load_png(result.colours.truth), colorize(truth, near, far))
+
+
+def test_ground_truth_follows_the_photo_bytes_not_the_name(tmp_path, photo):
+    renamed = tmp_path / "holiday.png"
+    shutil.copy(EXAMPLES.paths[0], renamed)
+    assert EXAMPLES.truth(renamed) is not None
+    impostor = tmp_path / EXAMPLES.paths[0].name
+    Image.fromarray(photo).save(impostor)
+    assert EXAMPLES.truth(impostor) is None
+    assert len(EXAMPLES) == 8 and Examples(tmp_path / "nothing").paths == []
+
+
+def test_controls_rerender_without_the_network(work, room, photo, monkeypatch):
+    result = work.predict(room)
+    monkeypatch.setattr(work.model, "predict", lambda *a: pytest.fail("the network ran again"))
+
+    recoloured = work.recolour(result, "turbo", "fixed", 1.0, 3.0)
+    assert (recoloured.colours.near, recoloured.colours.far) == (1.0, 3.0)
+    np.testing.assert_array_equal(load_png(recoloured.colours.fine), colorize(result.fine, 1.0, 3.0, "turbo"))
+    assert recoloured.colours.fine.parent != result.colours.fine.parent  # new files, new addresses
+    assert result.colours.fine.exists() and recoloured.cloud == result.cloud
+
+    rebuilt = work.recloud(result, 90.0, 4)
+    reference = point_cloud(photo, result.fine, intrinsics_from_fov(640, 480, 90.0), stride=4)
+    np.testing.assert_allclose(np.asarray(o3d.io.read_point_cloud(str(rebuilt.cloud.ply)).points),
+                               np.asarray(reference.points), atol=1e-5)
+    assert rebuilt.cloud.points == len(reference.points) <= 160 * 120
+    assert rebuilt.downloads[0] == rebuilt.cloud.ply and rebuilt.colours == result.colours
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w, r: w.recolour(r, "no_such_map", "automatic", 0, 1), "unknown colormap 'no_such_map'"),
+    (lambda w, r: w.recolour(r, DEFAULT_COLORMAP, "fixed", 3.0, 2.0), "needs 0 <= near < far"),
+    (lambda w, r: w.recloud(r, 63.0, 0), "stride must be a whole number"),
+    (lambda w, r: w.recloud(r, 200.0, 2), "field of view must be between 1 and 179"),
+])
+def test_bad_control_values_are_messages(work, room, change, message):
+    result = work.predict(room)
+    with pytest.raises(gr.Error, match=message), user_errors():
+        change(work, result)
+
+
+def test_bad_photos_are_messages_that_name_the_file(work, tmp_path):
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    Image.new("RGB", (10, 12)).save(tmp_path / "tiny.png")
+    Image.new("1", (8200, 6200)).save(tmp_path / "huge.png")  # 51 megapixels, a 6 KB file
+    cases = {"notes.jpg": "notes.jpg: not an image", "tiny.png": "tiny.png: image is 10x12 pixels",
+             "huge.png": "huge.png: .*50-megapixel limit", "gone.png": "gone.png: no such file"}
+    for name, message in cases.items():
+        with pytest.raises(gr.Error, match=message) as error, user_errors(tmp_path / name):
+            work.predict(tmp_path / name)
+        assert str(tmp_path) not in error.value.message  # the server's upload path stays private
+
+
+def test_large_photos_are_worked_at_a_bounded_size():
+    image = np.zeros((1500, 2000, 3), np.uint8)
+    depth = np.full((1500, 2000), 2.0, np.float32)
+    depth[::2, ::2] = 0.0  # holes must stay holes or 2 m, never a blend
+    small, small_depth = to_working(image, depth)
+    assert small.shape == (768, 1024, 3) and small_depth.shape == (768, 1024)
+    assert set(np.unique(small_depth)) <= {0.0, 2.0}
+    same = to_working(image[:480, :640], depth[:480, :640], None)
+    assert same[0].shape == (480, 640, 3) and same[2] is None
+
+
+def test_colour_bar_spans_the_colormap_from_near_to_far():
+    bar = colour_bar(1.0, 3.0, "viridis")
+    cmap = matplotlib.colormaps["viridis"]
+    # the bar's middle row: just inside its frame, the colormap's two ends
+    row = bar[bar.shape[0] * 3 // 10].astype(int)
+    inked = np.flatnonzero(np.abs(row - 255).sum(axis=1) > 30)
+    for column, end in ((inked[0] + 3, 0.0), (inked[-1] - 3, 1.0)):
+        np.testing.assert_allclose(row[column], np.array(cmap(end)[:3]) * 255, atol=12)
+    assert not bar.flags.writeable  # shared from the cache
+
+
+def test_output_folders_stay_bounded(tmp_path):
+    def age(folder, seconds):
+        os.utime(folder, (time.time() - seconds, time.time() - seconds))
+
+    folders = OutputFolders(tmp_path / "count", keep=3)
+    made = [folders.new() for _ in range(3)]
+    for index, folder in enumerate(made):
+        age(folder, 30 - index)  # oldest first
+    newest = folders.new()
+    assert folders.folders() == [made[1], made[2], newest]  # the oldest went
+
+    folders = OutputFolders(tmp_path / "age", keep=10, max_age_s=60)
+    old, recent = folders.new(), folders.new()
+    age(old, 120)
+    folders.new()
+    assert not old.exists() and recent.exists()
+
+
+def test_webcam_frames_use_the_fixed_range_and_count_frames(model, photo):
+    picture, status, rate = webcam_depth(model, photo, 0.8, 4.0, "magma_r")
+    np.testing.assert_array_equal(picture, colorize(model.predict(photo).fine, 0.8, 4.0, "magma_r"))
+    assert "ms per frame" in status and "0.80–4.00 m" in status and "frames/s" not in status
+    _, status, rate = webcam_depth(model, photo, 0.8, 4.0, "magma_r", rate)
+    assert "frames/s" in status
+    with pytest.raises(ValueError, match="near < far"):
+        webcam_depth(model, photo, 4.0, 4.0)
+
+    rate = FrameRate(window=3, gap=1.0)
+    assert [rate.tick(t) for t in (0.0, 0.1, 0.2, 0.3)][1:] == pytest.approx([10, 10, 10])
+    assert rate.tick(5.0) is None and rate.tick(5.5) == pytest.approx(2)  # a pause starts afresh
+
+
+def test_app_serves_the_documented_api(model, room):
     from gradio_client import Client, handle_file
 
-    Image.fromarray(photo).save(tmp_path / "room.png")
-    app = build_app(model)
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    app = serve(build_app(model), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
         client = Client(app.local_url, verbose=False)
-        _, coarse, fine, summary = client.predict(handle_file(str(tmp_path / "room.png")), api_name="/predict")
-        assert Image.open(coarse).size == Image.open(fine).size == (640, 480)
-        (tmp_path / "bad.jpg").write_text("text")
-        with pytest.raises(Exception, match="not an image"):
-            client.predict(handle_file(str(tmp_path / "bad.jpg")), api_name="/predict")
-        # the server is still serving after the bad request
-        assert Image.open(client.predict(handle_file(str(tmp_path / "room.png")), api_name="/predict")[2]).size == (640, 480)
+        assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/predict", "/webcam"}
+        example = EXAMPLES.paths[0]
+        outputs = client.predict(handle_file(str(example)), api_name="/predict")
+        photo, coarse, fine, truth, bar, slider, viewer, downloads, metrics, summary = outputs
+        for image in (photo, coarse, fine, truth, *slider):
+            assert Image.open(image).size == (640, 480)
+        assert Image.open(bar).size[0] == 640 and viewer.endswith("_viewer.ply")
+        assert [os.path.basename(f) for f in downloads] == [
+            "synthetic_test26_00000_rgb_points.ply", "synthetic_test26_00000_rgb_depth.png",
+            "synthetic_test26_00000_rgb_depth.npy", "synthetic_test26_00000_rgb_depth_color.png"]
+        prediction, gt = model.predict(example), EXAMPLES.truth(example)
+        assert metrics["headers"] == ["network"] + [METRIC_LABELS[name] for name in METRIC_NAMES]
+        for row, depth_map in zip(metrics["data"], (prediction.coarse, prediction.fine)):
+            assert row[1:] == list(compute_metrics(depth_map, gt).values())
+        assert "ms** on **CPU**" in summary and "ground truth known" in summary
+
+        # controls by name; no ground truth for an upload
+        outputs = client.predict(handle_file(str(room)), colormap="gray_r", range_mode="fixed", near=1.0,
+                                 far=2.0, stride=8, api_name="/predict")
+        assert outputs[3] is None and outputs[8]["data"] == []
+        np.testing.assert_array_equal(load_png(outputs[2]), colorize(model.predict(room).fine, 1.0, 2.0, "gray_r"))
+        assert "stride 8" in outputs[9] and "1.00–2.00 m (fixed" in outputs[9]
+
+        bad = room.with_name("bad.jpg")
+        bad.write_text("text")
+        with pytest.raises(Exception, match="bad.jpg: not an image"):
+            client.predict(handle_file(str(bad)), api_name="/predict")
+        depth_frame, status = client.predict(handle_file(str(room)), 0.5, 5.0, api_name="/webcam")
+        assert Image.open(depth_frame).size == (640, 480) and "ms per frame" in status  # still serving
     finally:
         app.close()
 
 
-def test_untrained_weights_are_announced(small_net):
+def test_the_header_names_the_weights(model, small_net):
+    def markdown(app):
+        return " ".join(str(b.value) for b in app.blocks.values() if isinstance(b, gr.Markdown))
+
+    assert "trained on tests" in markdown(build_app(model))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         untrained = DepthModel(small_net, device="cpu", info={"trained": False})
-    app = build_app(untrained)
-    texts = [block.value for block in app.blocks.values() if isinstance(block, gr.Markdown)]
-    assert any("UNTRAINED" in str(text) for text in texts)
+    assert "⚠️ **Weights:** in-memory weights: UNTRAINED" in markdown(build_app(untrained))

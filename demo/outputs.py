@@ -1,0 +1,92 @@
+"""Where the app writes the files it shows and offers for download, and how it writes them.
+
+Every handler call writes into a fresh folder of its own (a re-render never overwrites a file
+a browser may have cached under the same address). The folders live inside Gradio's cache
+folder, so Gradio serves them as they are instead of hashing and copying each one, and the
+set is bounded: folders older than `max_age_s`, and all but the newest `keep`, are deleted
+whenever a new one is made.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+from depth.visualize import save_depth_png
+
+
+class OutputFolders:
+    """A bounded set of per-request folders under one root.
+
+    root: the parent folder; default a new folder inside Gradio's cache (GRADIO_TEMP_DIR, else
+        the system temp folder's gradio/), removed when the process exits.
+    keep: at most this many request folders are kept (the newest).
+    max_age_s: folders older than this (seconds since they were made) are deleted.
+    """
+
+    def __init__(self, root: str | Path | None = None, keep: int = 128, max_age_s: float = 3600) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        if root is None:
+            cache = Path(get_upload_folder())
+            cache.mkdir(parents=True, exist_ok=True)
+            root = tempfile.mkdtemp(prefix="depth-app-", dir=cache)
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.keep = keep
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+
+    def new(self) -> Path:
+        """A new empty folder for one request's files (older folders are pruned first)."""
+        with self._lock:
+            self._prune()
+            folder = self.root / uuid.uuid4().hex
+            folder.mkdir()
+        return folder
+
+    def folders(self) -> list[Path]:
+        """The request folders, oldest first."""
+        return sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+
+    def _prune(self) -> None:
+        folders = self.folders()
+        cutoff = time.time() - self.max_age_s
+        # make room for the folder about to be made: keep - 1 old ones stay
+        doomed = folders[: max(0, len(folders) - (self.keep - 1))]
+        doomed += [p for p in folders[len(doomed):] if p.stat().st_mtime < cutoff]
+        for folder in doomed:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def file_stem(path: str | Path) -> str:
+    """A safe stem for output names from a photo's file name: 'My room (2).jpg' -> 'My_room_2'."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip("._")
+    return stem[:80] or "photo"
+
+
+def write_rgb(path: Path, image: np.ndarray) -> Path:
+    """Write an (H, W, 3) uint8 image: JPEG (quality 90) for .jpg, fast lossless PNG for .png."""
+    options = {"quality": 90} if path.suffix == ".jpg" else {"compress_level": 1}
+    Image.fromarray(image).save(path, **options)
+    return path
+
+
+def write_depth_files(folder: Path, stem: str, depth: np.ndarray) -> tuple[Path, Path]:
+    """Write (H, W) metres as STEM_depth.png (16-bit millimetres, 0 = none) and STEM_depth.npy
+    (float32 metres); returns both paths."""
+    png, npy = folder / f"{stem}_depth.png", folder / f"{stem}_depth.npy"
+    save_depth_png(png, depth)
+    np.save(npy, np.asarray(depth, dtype=np.float32))
+    return png, npy

@@ -1,0 +1,58 @@
+"""The whole app: a header naming the weights, the photo tab and the webcam tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from depth import DepthModel
+
+from .examples import Examples
+from .outputs import OutputFolders
+from .photo import PhotoDepth, photo_tab
+from .webcam import webcam_tab
+
+TITLE = "Depth from a single image (Eigen et al. 2014)"
+# Gradio's own cached images (every webcam frame is one): swept every 10 minutes, an hour old
+DELETE_CACHE = (600, 3600)
+MAX_UPLOAD = "100mb"  # a 50-megapixel PNG photo (the library's limit) fits; larger never decodes
+QUEUE = {"default_concurrency_limit": 2, "max_size": 64}
+CSS = """
+#untrained { background: #b00020; color: white; padding: 0.6em 1em; border-radius: 8px; }
+#untrained * { color: white !important; margin: 0; }
+"""
+
+
+def build_app(
+    model: DepthModel, examples: Examples | None = None, folders: OutputFolders | None = None
+) -> gr.Blocks:
+    """The UI around one loaded model.
+
+    examples: the example frames with ground truth (default: assets/examples).
+    folders: where output files go (default: a bounded folder in Gradio's cache).
+    """
+    examples = examples if examples is not None else Examples()
+    folders = folders if folders is not None else OutputFolders()
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(f"# {TITLE}\nA single photo in, metric depth out: the coarse network sees the whole "
+                    "scene, the fine network refines it locally ([Eigen, Puhrsch & Fergus, NIPS 2014]"
+                    "(https://arxiv.org/abs/1406.2283)).")
+        weights = f"**Weights:** {model.describe()} · running on {model.device.type.upper()}"
+        if model.trained:
+            gr.Markdown(weights, elem_id="weights")
+        else:
+            gr.Markdown(f"## ⚠️ {weights}", elem_id="untrained")
+        with gr.Tabs():
+            with gr.Tab("Photo", id="photo-tab"):
+                photo_tab(PhotoDepth(model, examples, folders))
+            with gr.Tab("Webcam", id="webcam-tab"):
+                webcam_tab(model)
+    return app
+
+
+def serve(app: gr.Blocks, **launch: Any) -> gr.Blocks:
+    """Queue and launch `app` with the app's settings; `launch` adds or overrides
+    gr.Blocks.launch arguments (server_name, prevent_thread_lock, ...)."""
+    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, **launch})
+    return app

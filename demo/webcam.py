@@ -1,0 +1,112 @@
+"""The webcam tab: live depth from the browser's camera.
+
+Per frame the server does only what it must: model.predict on the frame (the network at batch
+1 is most of the time) and one colorize over a fixed range, so the colours mean the same
+metres from frame to frame instead of flickering with each frame's own range. No point cloud,
+no files of our own; the output is sent as JPEG, the cheapest encoding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from depth import DepthModel
+from depth.visualize import DEFAULT_COLORMAP, colorize
+
+from .photo import COLORMAPS, user_errors
+from .views import colour_range
+
+DEFAULT_NEAR, DEFAULT_FAR = 0.5, 5.0  # metres: a room seen from a desk
+STREAM_EVERY = 0.05  # s between frames the browser may send (it sends the next once the last is back)
+TIME_LIMIT = 120  # s of processing per stream, so one viewer cannot hold a slot for ever
+CONCURRENCY = 2  # webcam streams served at once, in their own group (photo users are not starved)
+# Ask the camera for 640x480 (the NYU frame) instead of Gradio's default of up to 1920x1440:
+# the network sees 304x228 anyway, and a big frame only costs decoding, resampling and encoding.
+CAMERA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
+
+
+@dataclass
+class FrameRate:
+    """Frames per second of one stream over its last `window` frames; a pause longer than
+    `gap` seconds (a stopped and restarted stream) starts the count afresh."""
+
+    window: int = 10
+    gap: float = 2.0
+    times: deque[float] = field(default_factory=deque)
+
+    def tick(self, now: float) -> float | None:
+        """Record a frame finished at `now` (seconds); the rate so far, None until two frames."""
+        if self.times and now - self.times[-1] > self.gap:
+            self.times.clear()
+        self.times.append(now)
+        while len(self.times) > self.window:
+            self.times.popleft()
+        if len(self.times) < 2:
+            return None
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+def webcam_depth(
+    model: DepthModel, frame: np.ndarray, near: float, far: float, colormap: str = DEFAULT_COLORMAP,
+    rate: FrameRate | None = None,
+) -> tuple[np.ndarray, str, FrameRate]:
+    """One frame: (H, W, 3) uint8 RGB in -> (H, W, 3) uint8 colour depth over [near, far]
+    metres, a Markdown status line (frames/s, model time, device), and the updated rate.
+
+    Raises ValueError for a bad frame or range.
+    """
+    rate = rate if rate is not None else FrameRate()
+    near, far = colour_range([], (near, far))
+    start = time.perf_counter()
+    fine = model.predict(frame).fine
+    model_ms = (time.perf_counter() - start) * 1000
+    picture = colorize(fine, near, far, colormap)
+    fps = rate.tick(time.perf_counter())
+    height, width = frame.shape[:2]
+    status = (f"**{fps:.1f} frames/s** · " if fps is not None else "") + (
+        f"{model_ms:.0f} ms per frame in the model on {model.device.type.upper()} · {width}×{height} · "
+        f"colours {near:.2f}–{far:.2f} m")
+    return picture, status, rate
+
+
+def webcam_tab(model: DepthModel) -> None:
+    """Lay out the webcam tab inside the current gr.Blocks and wire its stream.
+
+    API "/webcam": (frame image, near, far, colormap) -> (colour depth image, status Markdown).
+    """
+    with gr.Row():
+        camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
+                          webcam_options=gr.WebcamOptions(constraints=CAMERA), elem_id="camera")
+        output = gr.Image(label="Depth", interactive=False, format="jpeg",
+                          elem_id="webcam-depth")
+    status = gr.Markdown(label="Status", value="Press the camera's record button to start; it stops after "
+                         f"{TIME_LIMIT} s of depth.", elem_id="webcam-status")
+    with gr.Row():
+        near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)")
+        far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)")
+        colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True, label="Colormap")
+    rate = gr.State(None)
+
+    def on_frame(frame: np.ndarray | None, near: float, far: float, colormap: str, rate: Any) -> tuple:
+        if frame is None:
+            return gr.skip(), gr.skip(), rate
+        with user_errors():
+            return webcam_depth(model, frame, near, far, colormap, rate)
+
+    def one_frame(frame: np.ndarray | None, near: float, far: float, colormap: str) -> tuple:
+        if frame is None:
+            raise gr.Error("Send a frame (an image).", print_exception=False)
+        return on_frame(frame, near, far, colormap, None)[:2]
+
+    webcam = {"concurrency_id": "webcam", "concurrency_limit": CONCURRENCY, "show_progress": "hidden"}
+    # the browser's stream; gradio_client cannot call stream events, so it is not in the API docs
+    camera.stream(on_frame, [camera, near, far, colormap, rate], [output, status, rate], stream_every=STREAM_EVERY,
+                  time_limit=TIME_LIMIT, api_visibility="private", **webcam)
+    # the same per-frame work for API clients: an endpoint with no trigger in the page
+    gr.on([], one_frame, [camera, near, far, colormap], [output, status], api_name="webcam", **webcam)
