@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .predict import UntrainedWeightsWarning, load_model, resolve_device
-from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, depth_range, save_depth_png
+from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, depth_range, figure4, save_depth_png
 
 
 def _colormap(name: str) -> str:
@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .data import open_dataset
-    from .evaluate import evaluate, format_table
+    from .evaluate import evaluate, figure_rows, format_table
     from .metrics import PROTOCOLS
 
     try:
@@ -95,6 +95,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.figure:
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        figure4(figure_rows(model, dataset, args.figure_frames), args.figure)
     return 0
 
 
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N frames")
     evaluate.add_argument("--json", default=None, help="also write the report as JSON here")
     evaluate.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    evaluate.add_argument("--figure", default=None,
+                          help="also draw the first frames like the paper's Fig. 4 (input, coarse, fine, truth) here")
+    evaluate.add_argument("--figure-frames", type=int, default=4, help="rows of --figure (default: 4)")
     evaluate.set_defaults(run=_evaluate)
 
     export = commands.add_parser(

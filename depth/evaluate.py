@@ -94,6 +94,16 @@ def evaluate(
     }
 
 
+def figure_rows(model: DepthModel, dataset: DepthDataset, count: int) -> list[dict[str, np.ndarray]]:
+    """The first `count` frames as rows of `visualize.figure4`: "image" (H, W, 3) uint8,
+    "coarse", "fine" and "truth" (H, W) metres (truth 0 = no reading)."""
+    samples = [dataset[i] for i in range(min(count, len(dataset)))]
+    predictions = model.predict_batch([sample.image for sample in samples])
+    return [{"image": sample.image, "coarse": prediction.coarse, "fine": prediction.fine,
+             "truth": sample.depth}
+            for sample, prediction in zip(samples, predictions)]
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table in the layout of the paper's Table 1, paper rows below."""
     header = ["", "d<1.25", "d<1.25^2", "d<1.25^3", "abs rel", "sq rel", "RMSE", "RMSE log", "SI log", "log10"]

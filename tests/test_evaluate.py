@@ -8,7 +8,7 @@ from depth.__main__ import main as cli
 from depth.checkpoint import save_checkpoint
 from depth.data import open_dataset
 from depth.data.folder import write_frame, write_manifest
-from depth.evaluate import PAPER_TABLE1, evaluate, format_table
+from depth.evaluate import PAPER_TABLE1, evaluate, figure_rows, format_table
 from depth.metrics import EIGEN_CROP, PAPER, compute_metrics, mean_metrics
 
 from .conftest import REAL_RGBD
@@ -60,6 +60,22 @@ def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_pa
     for name in [*report["results"], *PAPER_TABLE1]:
         assert name in printed
     assert f"{report['results']['coarse + fine']['abs_rel']:.3f}" in printed
+
+
+def test_figure4_of_the_first_frames(weights, learnable_folders, tmp_path):
+    from PIL import Image
+
+    dataset = open_dataset("folder", str(learnable_folders[1]))
+    model = depth.load_model(weights, device="cpu")
+    rows = figure_rows(model, dataset, 2)
+    assert len(rows) == 2
+    np.testing.assert_allclose(rows[1]["fine"], model.predict(dataset[1].image).fine, rtol=1e-5)  # batch of 2 vs 1
+    np.testing.assert_array_equal(rows[1]["truth"], dataset[1].depth)
+    figure = tmp_path / "fig" / "figure4.png"
+    assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(learnable_folders[1]),
+                "--device", "cpu", "--figure", str(figure), "--figure-frames", "3"]) == 0
+    width, height = Image.open(figure).size
+    assert width > 1000 and 600 < height < 900  # four columns, three rows
 
 
 def test_bad_dataset_is_a_clean_error(weights, tmp_path, capsys):
