@@ -109,6 +109,8 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.trained_on:
+        info["trained_on"] = args.trained_on
     out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype))
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.dtype})", file=sys.stderr)
     return 0
@@ -201,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", help="checkpoint to write (config and info kept)")
     export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="storage type of the weights (loading always gives float32)")
+    export.add_argument("--trained-on", default=None,
+                        help="replace the recorded training data description (shown by the app and CLI)")
     export.set_defaults(run=_export)
 
     synth = commands.add_parser(
