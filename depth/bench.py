@@ -1,9 +1,17 @@
-"""Speed measurements: `python -m depth bench train` (more in later benchmarks).
+"""Speed measurements of the library: inference, training and the synthetic renderer.
 
-Training speed is reported two ways at the same batch size and settings, so their ratio shows
-what the data path costs: the model alone (one fixed batch already on the device: forward,
-backward and the SGD step) and the whole training loop of `depth.train` (frames gathered
-from the device pool, augmented, targets built, then the same step), read from its log.
+Every figure is a median over repeated timings after warm-up, and each comes with the ceiling
+it is measured against, so the ratios show what our own code adds:
+
+- inference: the network's forward pass alone (one input already on the device) vs the whole
+  `DepthModel.predict` path for one 640x480 photo (resize, forward, resample to the photo);
+  on CUDA also the bf16 forward's throughput at several batch sizes;
+- training: forward + backward + SGD step on one fixed batch ("model alone") vs the whole
+  training loop of `depth.train` (frames gathered from the device pool, augmented, targets
+  built, then the same step), read from its own log;
+- the renderer: synthetic frames per second at 320x240.
+
+`python -m depth bench` prints them; `python bench.py` adds the app's figures.
 """
 
 from __future__ import annotations
@@ -11,25 +19,70 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .data.augment import identity_params, output_targets, augment
+from .data.augment import augment, identity_params, output_targets
+from .data.synthetic import SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
-from .predict import resolve_device
+from .predict import DepthModel
 from .train import STAGES, TrainConfig, main as train_main, stage_forward
 
 
-def _sync(device: torch.device) -> None:
+def median_seconds(work: Callable[[], object], device: torch.device, repeats: int = 5, warmup: int = 2) -> float:
+    """Median wall time of `work()` in seconds over `repeats` timings, after `warmup` calls
+    (compilation and allocator warm-up), waiting for the device at both ends of each."""
+    for _ in range(warmup):
+        work()
+    timings = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        work()
+        _sync(device)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings))
+
+
+def forward_vs_predict(model: DepthModel, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds of the forward pass alone (batch 1) and of `predict` on a 640x480 photo
+    (an RGB array in memory: no file decoding), and their ratio."""
+    device = model.device
+    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    inputs = torch.rand(1, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
+
+    @torch.inference_mode()
+    def forward() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            model.net(inputs)
+
+    forward_ms = 1000 * median_seconds(forward, device, repeats, warmup=3)
+    predict_ms = 1000 * median_seconds(lambda: model.predict(photo), device, repeats, warmup=3)
+    return {"forward_ms": forward_ms, "predict_ms": predict_ms, "ratio": predict_ms / forward_ms}
+
+
+def forward_throughput(net: EigenDepthNet, device: torch.device, batch_size: int, repeats: int = 10) -> float:
+    """Images/s of the forward pass at `batch_size` (bf16 autocast and channels-last on CUDA)."""
+    net = net.to(device).eval()
+    inputs = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        net, inputs = net.to(memory_format=torch.channels_last), inputs.contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def forward() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            net(inputs)
+
+    return batch_size / median_seconds(forward, device, repeats, warmup=3)
 
 
 def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, compile: bool,
-                fc_width: int = 4096) -> float:
-    """Samples/s of forward + backward + SGD step on one fixed batch (median of 5 timings)."""
+                fc_width: int = 4096, repeats: int = 5) -> float:
+    """Samples/s of forward + backward + SGD step on one fixed batch."""
     net = EigenDepthNet(ModelConfig(fc_width=fc_width)).to(device)
     images = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     frames = (images * 255).to(torch.uint8)
@@ -46,30 +99,21 @@ def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, c
     coarse = torch.compile(net.coarse) if compile else net.coarse
     model = torch.compile(trained) if compile else trained
 
-    def step() -> None:
-        prediction = stage_forward(stage, model, coarse, images)
-        loss = scale_invariant_loss(prediction[:, 0], target, valid)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(max(3, steps // 5)):  # warm-up, compilation included
-        step()
-    timings = []
-    for _ in range(5):
-        _sync(device)
-        start = time.perf_counter()
+    def steps_of_training() -> None:
         for _ in range(steps):
-            step()
-        _sync(device)
-        timings.append(time.perf_counter() - start)
-    return steps * batch_size / sorted(timings)[2]
+            prediction = stage_forward(stage, model, coarse, images)
+            loss = scale_invariant_loss(prediction[:, 0], target, valid)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return steps * batch_size / median_seconds(steps_of_training, device, repeats, warmup=1)
 
 
 def training_loop(batch_size: int, steps: int, device: torch.device, compile: bool, data: str,
                   data_path: str, frames: int, fc_width: int = 4096) -> dict[str, float]:
     """Samples/s of depth.train's own loop per stage: the median over its logged intervals,
-    leaving out the first (warm-up and compilation)."""
+    leaving out the first (warm-up and compilation), and the peak GPU memory (GiB) it logged."""
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(out=out, data=data, data_path=data_path, train_frames=frames, val_frames=8,
                           fc_width=fc_width, batch_size=batch_size, coarse_samples=steps * batch_size,
@@ -77,16 +121,30 @@ def training_loop(batch_size: int, steps: int, device: torch.device, compile: bo
                           val_every=10**12, checkpoint_every=10**12, device=str(device), compile=compile)
         train_main(cfg)
         rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    rows = [row for row in rows if row["kind"] == "train"]
     speeds = {}
     for stage in STAGES:
-        values = sorted(r["samples_per_s"] for r in rows if r["kind"] == "train" and r["stage"] == stage)[1:]
+        values = sorted(r["samples_per_s"] for r in rows if r["stage"] == stage)[1:]
         speeds[stage] = values[len(values) // 2] if values else float("nan")
+    peaks = [row["peak_gpu_gib"] for row in rows if row.get("peak_gpu_gib") is not None]
+    speeds["peak_gpu_gib"] = max(peaks) if peaks else float("nan")
     return speeds
+
+
+def renderer_fps(device: torch.device, batch_size: int, repeats: int = 5) -> float:
+    """Synthetic frames/s at 320x240 rendering `batch_size` frames at a time (a new batch of
+    scenes every timing)."""
+    source = SyntheticFrames(seed=0, device=device, chunk=batch_size)
+    batches = iter(range(10**9))
+    return batch_size / median_seconds(
+        lambda: source.render(torch.arange(batch_size) + next(batches) * batch_size), device, repeats, warmup=1)
 
 
 def bench_training(batch_size: int = 32, steps: int = 60, device: str | None = None, compile: bool = False,
                    data: str = "synthetic", data_path: str = "", frames: int = 2048) -> str:
     """A Markdown table: model alone vs the whole training loop, per stage, and their ratio."""
+    from .predict import resolve_device
+
     device = resolve_device(device)
     loop = training_loop(batch_size, steps, device, compile, data, data_path, frames)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -97,3 +155,8 @@ def bench_training(batch_size: int = 32, steps: int = 60, device: str | None = N
         alone = model_alone(stage, batch_size, steps, device, compile)
         lines.append(f"| {stage} | {alone:.0f} | {loop[stage]:.0f} | {loop[stage] / alone:.2f} |")
     return "\n".join(lines)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,26 @@
+import math
+
+import torch
+
+from depth import bench
+from depth.predict import DepthModel
+
+CPU = torch.device("cpu")
+
+
+def test_median_seconds_times_the_work_after_warm_up():
+    calls = []
+    seconds = bench.median_seconds(lambda: calls.append(1), CPU, repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= seconds < 0.01
+
+
+def test_forward_vs_predict_reports_both_and_their_ratio(small_net):
+    speed = bench.forward_vs_predict(DepthModel(small_net, device="cpu", info={"trained": True}), repeats=2)
+    assert 0 < speed["forward_ms"] < speed["predict_ms"]  # predict is the forward plus its own work
+    assert math.isclose(speed["ratio"], speed["predict_ms"] / speed["forward_ms"])
+
+
+def test_training_and_renderer_speeds_are_positive(small_net):
+    assert bench.forward_throughput(small_net, CPU, batch_size=2, repeats=1) > 0
+    assert bench.model_alone("fine", batch_size=2, steps=1, device=CPU, compile=False, fc_width=16, repeats=1) > 0
+    assert bench.renderer_fps(CPU, batch_size=1, repeats=1) > 0
