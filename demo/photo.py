@@ -252,7 +252,7 @@ def photo_tab(work: PhotoDepth) -> None:
                     example_labels=[path.stem.removesuffix("_rgb") for path in work.examples.paths],
                 )
             colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True,
-                                   label="Colormap (any matplotlib name)")
+                                   label="Colormap (any matplotlib name)", elem_id="colormap")
             range_mode = gr.Radio([AUTOMATIC, FIXED], value=AUTOMATIC, label="Depth range",
                                   info="automatic: from this photo's maps; fixed: the same for every photo")
             with gr.Row():
