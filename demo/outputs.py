@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,15 @@ from PIL import Image
 from depth.visualize import save_depth_png
 
 
+ROOT_PREFIX = "depth-app-"
+
+
 class OutputFolders:
     """A bounded set of per-request folders under one root.
 
     root: the parent folder; default a new folder inside Gradio's cache (GRADIO_TEMP_DIR, else
-        the system temp folder's gradio/), removed when the process exits.
+        the system temp folder's gradio/), removed when the process exits. Such folders left
+        by processes that were killed are removed once nothing in them changed for max_age_s.
     keep: at most this many request folders are kept (the newest).
     max_age_s: folders older than this (seconds since they were made) are deleted.
     """
@@ -40,7 +45,8 @@ class OutputFolders:
         if root is None:
             cache = Path(get_upload_folder())
             cache.mkdir(parents=True, exist_ok=True)
-            root = tempfile.mkdtemp(prefix="depth-app-", dir=cache)
+            _remove_older(cache.glob(f"{ROOT_PREFIX}*"), time.time() - max_age_s)
+            root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=cache)
             atexit.register(shutil.rmtree, root, ignore_errors=True)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -53,11 +59,13 @@ class OutputFolders:
         with self._lock:
             self._prune()
             folder = self.root / uuid.uuid4().hex
-            folder.mkdir()
+            folder.mkdir(parents=True)  # (the root too, should another process have swept it)
         return folder
 
     def folders(self) -> list[Path]:
         """The request folders, oldest first."""
+        if not self.root.is_dir():
+            return []
         return sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
 
     def _prune(self) -> None:
@@ -65,9 +73,19 @@ class OutputFolders:
         cutoff = time.time() - self.max_age_s
         # make room for the folder about to be made: keep - 1 old ones stay
         doomed = folders[: max(0, len(folders) - (self.keep - 1))]
-        doomed += [p for p in folders[len(doomed):] if p.stat().st_mtime < cutoff]
         for folder in doomed:
             shutil.rmtree(folder, ignore_errors=True)
+        _remove_older(folders[len(doomed):], cutoff)
+
+
+def _remove_older(folders: Iterable[Path], cutoff: float) -> None:
+    """Remove the folders last modified before `cutoff` (a time.time() value)."""
+    for folder in folders:
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another process removed it first
+            pass
 
 
 def file_stem(path: str | Path) -> str:

@@ -238,7 +238,7 @@ def photo_tab(work: PhotoDepth) -> None:
 
     API "/predict": (photo file, colormap, range mode, near, far, fov, stride) -> (photo,
     coarse, fine, ground truth or None, colour bar, (photo, fine) slider, viewer PLY, downloads,
-    metrics table or None, summary Markdown).
+    metrics table (no rows without ground truth), summary Markdown).
     """
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -253,15 +253,17 @@ def photo_tab(work: PhotoDepth) -> None:
                 )
             colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True,
                                    label="Colormap (any matplotlib name)", elem_id="colormap")
-            range_mode = gr.Radio([AUTOMATIC, FIXED], value=AUTOMATIC, label="Depth range",
+            range_mode = gr.Radio([AUTOMATIC, FIXED], value=AUTOMATIC, label="Depth range", elem_id="range",
                                   info="automatic: from this photo's maps; fixed: the same for every photo")
             with gr.Row():
-                near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)", interactive=False)
-                far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)", interactive=False)
+                near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)", interactive=False,
+                                 elem_id="near")
+                far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)", interactive=False,
+                                elem_id="far")
             fov = gr.Slider(20, 120, value=DEFAULT_FOV, step=0.1, label="Field of view for 3D (°, horizontal)",
-                            info="default: the NYU Kinect camera the network learned from")
+                            info="default: the NYU Kinect camera the network learned from", elem_id="fov")
             stride = gr.Slider(1, MAX_STRIDE, value=DEFAULT_STRIDE, step=1,
-                               label="Point density: every n-th pixel in 3D")
+                               label="Point density: every n-th pixel in 3D", elem_id="stride")
         with gr.Column(scale=3):
             info = gr.Markdown(label="Summary", elem_id="summary")
             with gr.Row(equal_height=True):
@@ -293,7 +295,7 @@ def photo_tab(work: PhotoDepth) -> None:
         if photo is None:
             raise gr.Error("Upload a photo first (or pick an example).", print_exception=False)
         with user_errors(photo):
-            result = work.predict(photo, colormap, range_mode, near, far, fov, int(stride))
+            result = work.predict(photo, colormap, range_mode, near, far, fov, stride)
         return (result.photo, *_colour_values(result), result.cloud.viewer, _files(result),
                 _styled(metrics_table(result)), summary(result), result)
 

@@ -189,6 +189,18 @@ def test_output_folders_stay_bounded(tmp_path):
     assert not old.exists() and recent.exists()
 
 
+def test_output_folders_of_killed_processes_are_swept(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    stale, live = tmp_path / "depth-app-stale", tmp_path / "depth-app-live"
+    (stale / "request").mkdir(parents=True)
+    (live / "request").mkdir(parents=True)
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    folders = OutputFolders(max_age_s=3600)
+    assert not stale.exists() and live.exists() and folders.root.parent == tmp_path
+    shutil.rmtree(folders.root)  # swept by another process while this one was idle
+    assert folders.new().parent == folders.root
+
+
 def test_webcam_frames_use_the_fixed_range_and_count_frames(model, photo):
     picture, status, rate = webcam_depth(model, photo, 0.8, 4.0, "magma_r")
     np.testing.assert_array_equal(picture, colorize(model.predict(photo).fine, 0.8, 4.0, "magma_r"))
