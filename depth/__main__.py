@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, checkpoint_files, load_checkpoint, save_checkpoint
 from .predict import UntrainedWeightsWarning, load_model, resolve_device
 from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, depth_range, figure4, save_depth_png
 
@@ -111,8 +111,12 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     if args.trained_on:
         info["trained_on"] = args.trained_on
-    out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype))
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {args.dtype})", file=sys.stderr)
+    max_bytes = int(args.max_file_mib * 2**20) if args.max_file_mib else None
+    out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=args.fc_int4,
+                          max_file_bytes=max_bytes)
+    sizes = ", ".join(f"{file.name} {file.stat().st_size / 2**20:.1f} MiB" for file in checkpoint_files(out))
+    print(f"wrote {sizes} ({args.dtype}{', 4-bit fully connected weights' if args.fc_int4 else ''})",
+          file=sys.stderr)
     return 0
 
 
@@ -203,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", help="checkpoint to write (config and info kept)")
     export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="storage type of the weights (loading always gives float32)")
+    export.add_argument("--fc-int4", action="store_true",
+                        help="store the fully connected weights in 4 bits (float16 scale per 64 weights)")
+    export.add_argument("--max-file-mib", type=float, default=None,
+                        help="split into files of at most this many MiB (NAME-2.safetensors, ... beside it)")
     export.add_argument("--trained-on", default=None,
                         help="replace the recorded training data description (shown by the app and CLI)")
     export.set_defaults(run=_export)

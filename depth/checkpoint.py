@@ -1,8 +1,16 @@
-"""Checkpoints: one safetensors file holding the weights, their ModelConfig and provenance.
+"""Checkpoints: safetensors holding the weights, their ModelConfig and provenance.
 
 The config (JSON) and a small `info` dict (JSON: whether the weights are trained, on what)
 live in the safetensors header metadata, so a checkpoint can never be separated from the
 config it needs. Loading is strict: every problem raises CheckpointError naming the file.
+
+For shipping under file-size limits a checkpoint can be stored compactly:
+- float16 storage of every weight (loading always gives float32);
+- 4-bit fully connected weights (coarse 6 and 7 hold nearly all parameters): signed 4-bit
+  integers, two per byte, with one float16 scale per group of INT4_GROUP weights of a row;
+- split into files of at most `max_file_bytes`: the named file holds the config, the info
+  and the names of the other parts (NAME-2.safetensors, ...), which sit beside it; a tensor
+  larger than the limit is cut into row blocks ("KEY#0", "KEY#1", ...).
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from .model import EigenDepthNet, ModelConfig
 
 FORMAT = "eigen-depth"
 FORMAT_VERSION = "1"
+FC_WEIGHTS = ("coarse.fc6.weight", "coarse.fc7.weight")  # what 4-bit storage applies to
+INT4_GROUP = 64  # weights per scale along a row
 
 
 class CheckpointError(ValueError):
@@ -33,60 +43,76 @@ def save_checkpoint(
     net: EigenDepthNet,
     info: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
+    fc_int4: bool = False,
+    max_file_bytes: int | None = None,
 ) -> Path:
     """Write net's weights, config and `info` (JSON-serialisable) to `path`, atomically.
 
     dtype: storage type of the floating point weights (float16 halves the file; loading always
-    returns float32 weights).
+    returns float32 weights). fc_int4: store the fully connected weights in 4 bits (module
+    docstring). max_file_bytes: split into parts of at most this size (about: each part's
+    header adds a few kB). Returns `path`, the file to load.
     """
     path = Path(path)
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
-    metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+    state = net.state_dict()
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
+    if fc_int4:
+        for key in FC_WEIGHTS:
+            del tensors[key]
+            tensors[key + ".int4"], tensors[key + ".scale"] = quantize_int4(state[key])
+    parts = _split(tensors, max_file_bytes)
+    names = [path.name] + [f"{path.stem}-{i}{path.suffix}" for i in range(2, len(parts) + 1)]
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    for name, part in zip(names[1:], parts[1:]):  # the parts first: a complete main file has them
+        _write(path.parent / name, part, {**header, "part_of": path.name})
+    _write(path, parts[0], {
+        **header,
         "config": json.dumps(dataclasses.asdict(net.config)),
         "info": json.dumps(info or {}),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # write next to the target and rename, so a crash never leaves a half-written checkpoint
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        "parts": json.dumps(names[1:]),
+    })
     return path
+
+
+def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, in) weights -> packed (out, in / 2) uint8, two signed 4-bit values per byte, and
+    (out, in / group) float16 scales: weight ~ value * scale, |value| <= 7 (symmetric)."""
+    out_features, in_features = weight.shape
+    if in_features % 2:
+        raise ValueError(f"4-bit storage needs an even number of inputs, got {in_features}")
+    group = INT4_GROUP if in_features % INT4_GROUP == 0 else in_features
+    groups = weight.detach().float().cpu().reshape(out_features, in_features // group, group)
+    scale = (groups.abs().amax(-1) / 7).clamp(min=torch.finfo(torch.float16).tiny).half()
+    values = (groups / scale.float()[..., None]).round().clamp(-8, 7).to(torch.int16) + 8  # 0..15
+    values = values.reshape(out_features, in_features).to(torch.uint8)
+    return values[:, 0::2] | (values[:, 1::2] << 4), scale
+
+
+def dequantize_int4(packed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float32 (out, in) weights of `quantize_int4`'s packed values and scales."""
+    values = torch.stack([packed & 15, packed >> 4], dim=-1).reshape(packed.shape[0], -1)
+    groups = (values.float() - 8).reshape(scale.shape[0], scale.shape[1], -1)
+    return (groups * scale.float()[..., None]).reshape(values.shape)
 
 
 def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
     """Rebuild the network from `path`. Returns (net on CPU in eval mode, info dict)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is not a readable safetensors file (truncated or corrupt?): {error}"
-        ) from None
-
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} has no {FORMAT!r} metadata: not a depth checkpoint")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {metadata.get('format_version')!r}, "
-            f"this code reads version {FORMAT_VERSION}"
-        )
+    tensors, metadata = _read(path)
     try:
         config = ModelConfig(**json.loads(metadata["config"]))
         info = json.loads(metadata.get("info", "{}"))
+        part_names = json.loads(metadata.get("parts", "[]"))
+        if not (isinstance(part_names, list) and all(isinstance(n, str) and "/" not in n for n in part_names)):
+            raise ValueError(f"parts must be a list of file names, got {part_names!r}")
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
+    for name in part_names:
+        part, part_metadata = _read(path.parent / name, f"part of checkpoint {path.name}:")
+        if part_metadata.get("part_of") != path.name or tensors.keys() & part.keys():
+            raise CheckpointError(f"checkpoint {path}: {path.parent / name} is not one of its parts")
+        tensors |= part
+    tensors = _dequantize(_join(tensors, path), path)
 
     net = EigenDepthNet(config)
     expected = net.state_dict()
@@ -107,3 +133,103 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
             raise CheckpointError(f"checkpoint {path}: {key} contains NaN or infinite values")
     net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     return net.eval(), info
+
+
+def checkpoint_files(path: str | Path) -> list[Path]:
+    """The files a checkpoint consists of: `path`, then its parts (if it was split)."""
+    path = Path(path)
+    _, metadata = _read(path)
+    return [path] + [path.parent / name for name in json.loads(metadata.get("parts", "[]"))]
+
+
+def _read(path: Path, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of one of our safetensors files; CheckpointError names the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{what} {path} is not a readable safetensors file (truncated or corrupt?): {error}"
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{what} {path} has no {FORMAT!r} metadata: not a depth checkpoint")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{what} {path} has format version {metadata.get('format_version')!r}, "
+            f"this code reads version {FORMAT_VERSION}"
+        )
+    return tensors, metadata
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # write next to the target and rename, so a crash never leaves a half-written file
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; checkpoints are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _split(tensors: dict[str, torch.Tensor], max_bytes: int | None) -> list[dict[str, torch.Tensor]]:
+    """Tensors in files of at most max_bytes (in order; larger tensors cut into row blocks)."""
+    if max_bytes is None:
+        return [tensors]
+    pieces = {}
+    for key, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        if size <= max_bytes:
+            pieces[key] = tensor
+            continue
+        rows = max(1, max_bytes // (size // tensor.shape[0]))
+        pieces |= {f"{key}#{i}": block.contiguous() for i, block in enumerate(tensor.split(rows))}
+    parts, used = [{}], 0
+    for key, tensor in pieces.items():
+        size = tensor.numel() * tensor.element_size()
+        if used + size > max_bytes and parts[-1]:
+            parts.append({})
+            used = 0
+        parts[-1][key] = tensor
+        used += size
+    return parts
+
+
+def _join(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Undo _split's row blocks: KEY#0, KEY#1, ... -> KEY."""
+    blocks: dict[str, dict[int, torch.Tensor]] = {}
+    joined = {}
+    for key, tensor in tensors.items():
+        base, mark, index = key.rpartition("#")
+        if mark and index.isdigit():
+            blocks.setdefault(base, {})[int(index)] = tensor
+        else:
+            joined[key] = tensor
+    for base, parts in blocks.items():
+        if sorted(parts) != list(range(len(parts))) or base in joined:
+            raise CheckpointError(f"checkpoint {path}: the row blocks of {base} are incomplete")
+        try:
+            joined[base] = torch.cat([parts[i] for i in range(len(parts))])
+        except RuntimeError as error:
+            raise CheckpointError(f"checkpoint {path}: the row blocks of {base} do not fit: {error}") from None
+    return joined
+
+
+def _dequantize(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Replace each KEY.int4 and KEY.scale pair by the float32 weights KEY."""
+    for key in [k for k in tensors if k.endswith(".int4")]:
+        base = key.removesuffix(".int4")
+        packed, scale = tensors.pop(key), tensors.pop(base + ".scale", None)
+        shape_ok = (scale is not None and packed.dtype == torch.uint8 and packed.dim() == scale.dim() == 2
+                    and packed.shape[0] == scale.shape[0] and scale.shape[1] > 0
+                    and (2 * packed.shape[1]) % scale.shape[1] == 0)
+        if not shape_ok:
+            raise CheckpointError(f"checkpoint {path}: the 4-bit weights of {base} lack matching scales")
+        tensors[base] = dequantize_int4(packed, scale)
+    return tensors

@@ -110,3 +110,37 @@ def test_default_weights_load_and_say_whether_they_are_trained():
     assert isinstance(net, EigenDepthNet) and isinstance(net.config, ModelConfig)
     assert isinstance(info.get("trained"), bool) and info.get("trained_on")
     assert depth.DEFAULT_WEIGHTS.stat().st_size <= 16 * 2**20  # the shipping limit per file
+
+
+def test_int4_weights_stay_close_and_every_part_keeps_under_the_limit(tmp_path, small_net):
+    from depth.checkpoint import INT4_GROUP, checkpoint_files, dequantize_int4, quantize_int4
+
+    weight = small_net.coarse.fc6.weight.detach()
+    packed, scale = quantize_int4(weight)
+    assert packed.dtype == torch.uint8 and packed.shape == (32, 12288 // 2)
+    assert scale.dtype == torch.float16 and scale.shape == (32, 12288 // INT4_GROUP)
+    restored = dequantize_int4(packed, scale)
+    # symmetric rounding: at most half a step (scale) from the original, plus float16 scale rounding
+    step = scale.float().repeat_interleave(INT4_GROUP, dim=1)
+    assert ((restored - weight).abs() <= 0.5 * step * 1.01).all()
+
+    limit = 400_000
+    path = save_checkpoint(tmp_path / "small.safetensors", small_net, {"trained": True}, dtype=torch.float16,
+                           fc_int4=True, max_file_bytes=limit)
+    files = checkpoint_files(path)
+    assert len(files) >= 3 and files[1].name == "small-2.safetensors"
+    assert all(file.stat().st_size <= limit + 16_384 for file in files)  # + each part's header
+    loaded, info = load_checkpoint(path)
+    assert info == {"trained": True}
+    torch.testing.assert_close(loaded.coarse.fc6.weight, restored.to(torch.float16).float(), atol=1e-3, rtol=1e-2)
+    for a, b in zip(_outputs(small_net), _outputs(loaded)):
+        assert torch.allclose(a, b, atol=0.05)
+
+    # a missing or foreign part is named
+    files[-1].rename(tmp_path / "aside.safetensors")
+    with pytest.raises(CheckpointError, match=r"part of checkpoint small\.safetensors: .*small-\d+\.safetensors does not exist"):
+        load_checkpoint(path)
+    other = save_checkpoint(tmp_path / "other.safetensors", small_net, max_file_bytes=limit)
+    checkpoint_files(other)[1].rename(files[-1])
+    with pytest.raises(CheckpointError, match="is not one of its parts"):
+        load_checkpoint(path)

@@ -92,6 +92,10 @@ def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, 
     full, half = depth.load_model(weights, device="cpu"), depth.load_model(out, device="cpu")
     assert half.info == full.info and half.net.config == full.net.config
     np.testing.assert_allclose(half.predict(photo).fine, full.predict(photo).fine, rtol=5e-3)
+    assert main(["export", weights, str(out), "--fc-int4", "--max-file-mib", "0.5"]) == 0
+    assert (tmp_path / "half-2.safetensors").exists()
+    np.testing.assert_allclose(depth.load_model(out, device="cpu").predict(photo).fine, full.predict(photo).fine,
+                               rtol=0.05)
     assert main(["export", weights, str(out), "--trained-on", "synthetic rooms"]) == 0
     assert depth.load_model(out, device="cpu").describe().endswith("trained on synthetic rooms")
     assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
