@@ -144,6 +144,8 @@ class DepthModel:
         return predictions
 
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        if not rgb.flags.writeable:  # e.g. Gradio's webcam frames; torch wants writable memory
+            rgb = rgb.copy()
         return torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)
 
 

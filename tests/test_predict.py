@@ -211,3 +211,12 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             depth.resolve_device("cuda")
+
+
+def test_read_only_arrays_predict_without_warnings(small_net, photo):
+    model = DepthModel(small_net, device="cpu", info={"trained": True})
+    frozen = photo.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.predict(frozen).fine.shape == (480, 640)
