@@ -1,0 +1,131 @@
+"""The benchmark suite: `python bench.py [--device cpu|cuda] [--markdown FILE]`.
+
+Measures, each as a median over repeated timings after warm-up, and prints one Markdown table
+with every figure beside the ceiling it is compared with:
+
+- inference: the forward pass alone vs `predict` on a 640x480 photo (batch 1), the ratio
+  (target: at most 1.3); on CUDA, bf16 forward throughput at batch 1, 32 and 256;
+- training: forward + backward alone vs the whole training loop at batch 32 and 256, the
+  ratio (target on a GPU: at least 0.9), and the paper's schedule (3.5M samples) projected
+  from the loop's speed (target on one H100: under 10 minutes); peak GPU memory at batch 32;
+- the synthetic renderer: frames/s at 320x240;
+- the app: a photo's round trip through gradio_client with every output, and the webcam
+  handler's frames/s at 640x480, measured against a real `python app.py` process, whose peak
+  resident memory is reported too.
+
+Figures depend on the machine and on what else runs on it: measure on an idle one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+import depth
+from depth import bench
+from depth.model import EigenDepthNet, ModelConfig
+from depth.predict import resolve_device
+from depth.train import STAGES
+
+PAPER_SCHEDULE_SAMPLES = 2_000_000 + 1_500_000
+
+
+def machine(device: torch.device) -> str:
+    """One line naming the processor (and GPU) the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    line = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if device.type == "cuda":
+        line += f", {torch.cuda.get_device_name(device)}"
+    return line
+
+
+def run(device: torch.device, train_batch_sizes: list[int], train_steps: int, render_batch: int,
+        app: bool) -> list[tuple[str, str, str, str, str]]:
+    """Rows of (what, measured, compared with, ratio, target)."""
+    rows = []
+    model = depth.load_model(device=device)
+    speed = bench.forward_vs_predict(model)
+    rows.append((f"inference, batch 1 ({model.net.config.fc_width}-wide fc, default weights)",
+                 f"predict 640x480: {speed['predict_ms']:.1f} ms", f"forward: {speed['forward_ms']:.1f} ms",
+                 f"{speed['ratio']:.2f}", "predict / forward <= 1.3"))
+    if device.type == "cuda":
+        paper_net = EigenDepthNet(ModelConfig())
+        for batch_size in (1, 32, 256):
+            images_per_s = bench.forward_throughput(paper_net, device, batch_size)
+            rows.append((f"inference, bf16 forward, batch {batch_size} (paper-size net)",
+                         f"{images_per_s:,.0f} images/s", "", "", ""))
+
+    frames = 2048 if device.type == "cuda" else 4 * max(train_batch_sizes)
+    for batch_size in train_batch_sizes:
+        loop = bench.training_loop(batch_size, train_steps, device, compile=device.type == "cuda",
+                                   data="synthetic", data_path="", frames=frames)
+        for stage in STAGES:
+            alone = bench.model_alone(stage, batch_size, train_steps, device, compile=device.type == "cuda")
+            rows.append((f"training, {stage} stage, batch {batch_size} (paper-size net)",
+                         f"loop: {loop[stage]:,.0f} samples/s", f"model alone: {alone:,.0f} samples/s",
+                         f"{loop[stage] / alone:.2f}", "loop / model >= 0.9 (GPU)"))
+        minutes = (2_000_000 / loop["coarse"] + 1_500_000 / loop["fine"]) / 60
+        rows.append((f"training, the paper's schedule ({PAPER_SCHEDULE_SAMPLES:,} samples), batch {batch_size}",
+                     f"{minutes:,.1f} min (projected from the loop)", "", "", "< 10 min (one H100)"))
+        if device.type == "cuda" and batch_size == 32:
+            rows.append(("training, peak GPU memory, batch 32", f"{loop['peak_gpu_gib']:.1f} GiB", "", "", ""))
+
+    fps = bench.renderer_fps(device, render_batch)
+    target = ">= 5,000 frames/s (H100)" if device.type == "cuda" else ">= 20 frames/s (2-core CPU)"
+    rows.append((f"synthetic rooms, 320x240, batch {render_batch}", f"{fps:,.1f} frames/s", "", "", target))
+
+    if app:
+        from demo.bench import app_figures
+
+        figures = app_figures()
+        rows.append(("app: photo 640x480 to every output, through gradio_client",
+                     f"{figures['round_trip_s']:.2f} s", "", "", "<= 1 s (2-core CPU)"))
+        rows.append(("app: webcam handler, 640x480, server side", f"{figures['webcam_fps']:.1f} frames/s",
+                     "", "", ">= 15 frames/s (2-core CPU)"))
+        rows.append(("app: peak resident memory of the app process", f"{figures['peak_rss_mib']:,.0f} MiB",
+                     "", "", ""))
+    return rows
+
+
+def table(rows: list[tuple[str, str, str, str, str]], device: torch.device) -> str:
+    lines = [f"Measured {datetime.date.today().isoformat()} on {machine(device)}",
+             f"Command: python bench.py {' '.join(sys.argv[1:])}".rstrip(), "",
+             "| what | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    parser.add_argument("--train-batch-sizes", type=int, nargs="+", default=None,
+                        help="default: 32 256 on CUDA, 32 on the CPU (a batch-256 step takes seconds there)")
+    parser.add_argument("--train-steps", type=int, default=None, help="steps per timing (default: 60 CUDA, 3 CPU)")
+    parser.add_argument("--render-batch", type=int, default=None, help="frames per render call (default: 1024 CUDA, 8 CPU)")
+    parser.add_argument("--no-app", dest="app", action="store_false", help="skip the app's figures")
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    rows = run(device, args.train_batch_sizes or ([32, 256] if cuda else [32]),
+               args.train_steps or (60 if cuda else 3), args.render_batch or (1024 if cuda else 8), args.app)
+    text = table(rows, device)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
