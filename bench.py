@@ -31,9 +31,9 @@ import depth
 from depth import bench
 from depth.model import EigenDepthNet, ModelConfig
 from depth.predict import resolve_device
-from depth.train import STAGES
+from depth.train import STAGES, TrainConfig
 
-PAPER_SCHEDULE_SAMPLES = 2_000_000 + 1_500_000
+PAPER = TrainConfig()  # its defaults are the paper's sample budgets
 
 
 def machine(device: torch.device) -> str:
@@ -75,8 +75,9 @@ def run(device: torch.device, train_batch_sizes: list[int], train_steps: int, re
             rows.append((f"training, {stage} stage, batch {batch_size} (paper-size net)",
                          f"loop: {loop[stage]:,.0f} samples/s", f"model alone: {alone:,.0f} samples/s",
                          f"{loop[stage] / alone:.2f}", "loop / model >= 0.9 (GPU)"))
-        minutes = (2_000_000 / loop["coarse"] + 1_500_000 / loop["fine"]) / 60
-        rows.append((f"training, the paper's schedule ({PAPER_SCHEDULE_SAMPLES:,} samples), batch {batch_size}",
+        minutes = (PAPER.coarse_samples / loop["coarse"] + PAPER.fine_samples / loop["fine"]) / 60
+        samples = PAPER.coarse_samples + PAPER.fine_samples
+        rows.append((f"training, the paper's schedule ({samples:,} samples), batch {batch_size}",
                      f"{minutes:,.1f} min (projected from the loop)", "", "", "< 10 min (one H100)"))
         if device.type == "cuda" and batch_size == 32:
             rows.append(("training, peak GPU memory, batch 32", f"{loop['peak_gpu_gib']:.1f} GiB", "", "", ""))

@@ -11,11 +11,13 @@ it is measured against, so the ratios show what our own code adds:
   built, then the same step), read from its own log;
 - the renderer: synthetic frames per second at 320x240.
 
-`python -m depth bench` prints them; `python bench.py` adds the app's figures.
+`python -m depth bench train` prints the training figures; `python bench.py` prints all of
+them with the app's.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 import time
@@ -29,7 +31,7 @@ from .data.augment import augment, identity_params, output_targets
 from .data.synthetic import SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
-from .predict import DepthModel
+from .predict import DepthModel, resolve_device
 from .train import STAGES, TrainConfig, main as train_main, stage_forward
 
 
@@ -51,17 +53,10 @@ def median_seconds(work: Callable[[], object], device: torch.device, repeats: in
 def forward_vs_predict(model: DepthModel, repeats: int = 20) -> dict[str, float]:
     """Milliseconds of the forward pass alone (batch 1) and of `predict` on a 640x480 photo
     (an RGB array in memory: no file decoding), and their ratio."""
-    device = model.device
     photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    inputs = torch.rand(1, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
-
-    @torch.inference_mode()
-    def forward() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            model.net(inputs)
-
-    forward_ms = 1000 * median_seconds(forward, device, repeats, warmup=3)
-    predict_ms = 1000 * median_seconds(lambda: model.predict(photo), device, repeats, warmup=3)
+    inputs = torch.rand(1, 3, INPUT_HEIGHT, INPUT_WIDTH, device=model.device)
+    forward_ms = 1000 * _forward_seconds(model.net, inputs, repeats)
+    predict_ms = 1000 * median_seconds(lambda: model.predict(photo), model.device, repeats, warmup=3)
     return {"forward_ms": forward_ms, "predict_ms": predict_ms, "ratio": predict_ms / forward_ms}
 
 
@@ -71,13 +66,19 @@ def forward_throughput(net: EigenDepthNet, device: torch.device, batch_size: int
     inputs = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     if device.type == "cuda":
         net, inputs = net.to(memory_format=torch.channels_last), inputs.contiguous(memory_format=torch.channels_last)
+    return batch_size / _forward_seconds(net, inputs, repeats)
+
+
+def _forward_seconds(net: torch.nn.Module, inputs: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one inference forward pass, under bf16 autocast on CUDA as `predict`."""
+    device = inputs.device
 
     @torch.inference_mode()
     def forward() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             net(inputs)
 
-    return batch_size / median_seconds(forward, device, repeats, warmup=3)
+    return median_seconds(forward, device, repeats, warmup=3)
 
 
 def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, compile: bool,
@@ -135,7 +136,7 @@ def renderer_fps(device: torch.device, batch_size: int, repeats: int = 5) -> flo
     """Synthetic frames/s at 320x240 rendering `batch_size` frames at a time (a new batch of
     scenes every timing)."""
     source = SyntheticFrames(seed=0, device=device, chunk=batch_size)
-    batches = iter(range(10**9))
+    batches = itertools.count()
     return batch_size / median_seconds(
         lambda: source.render(torch.arange(batch_size) + next(batches) * batch_size), device, repeats, warmup=1)
 
@@ -143,8 +144,6 @@ def renderer_fps(device: torch.device, batch_size: int, repeats: int = 5) -> flo
 def bench_training(batch_size: int = 32, steps: int = 60, device: str | None = None, compile: bool = False,
                    data: str = "synthetic", data_path: str = "", frames: int = 2048) -> str:
     """A Markdown table: model alone vs the whole training loop, per stage, and their ratio."""
-    from .predict import resolve_device
-
     device = resolve_device(device)
     loop = training_loop(batch_size, steps, device, compile, data, data_path, frames)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
