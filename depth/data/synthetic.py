@@ -422,15 +422,17 @@ def _camera_hits(
 
 @dataclass
 class Surface:
-    """What the camera rays hit, per pixel (P = H * W, row-major).
+    """What the camera rays hit, per pixel (P = H * W, row-major). Vectors are channel-first
+    (B, C, P), so that each component is a contiguous row: elementwise work on CPU is many
+    times faster on those than on (B, P, C) components.
 
-    depth: (B, P) metres along the optical axis. direction: (B, P, 3) the camera rays (world,
-    camera-frame z = 1). exact: (B, P) bool, False where tile culling
-    could not prove the hit is the nearest (rare; such pixels become depth holes). point,
-    normal: (B, P, 3) world (the normal faces the camera side). uv: (B, P, 2) surface
-    coordinates, metres. face: (B, P) int64 face index on its box (0..5, see scenes.FACES;
-    cylinders: 0 side, 2 bottom, 3 top). look: (B, P, F) appearance. surface: (B, P) int64
-    surface id (see `_camera_hits`).
+    depth: (B, P) metres along the optical axis. direction: (B, 3, P) the camera rays (world,
+    camera-frame z = 1). exact: (B, P) bool, False where tile culling could not prove the hit
+    is the nearest (rare; such pixels become depth holes). point, normal: (B, 3, P) world (the
+    normal faces the camera side). uv: (B, 2, P) surface coordinates, metres. face: (B, P)
+    face index on its box (0..5, see scenes.FACES; cylinders: 0 side, 2 bottom, 3 top), as
+    float. look: (B, F, P) appearance (see scenes.Look). surface: (B, P) int64 surface id
+    (see `_camera_hits`).
     """
 
     depth: Tensor
@@ -444,84 +446,89 @@ class Surface:
     surface: Tensor
 
 
-def _box_face(point: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
-    """Which face of its box each point (B, P, 3) lies on, and its (u, v) there.
-
-    lo, hi: (B, P, 3) the box of each point. The face is the nearest of the six planes; u, v
-    are the two other coordinates measured from the lo corner: (z, y) on x faces, (x, z) on
-    y faces, (x, y) on z faces. Returns face (B, P) int64 and uv (B, P, 2).
-    """
-    gaps = torch.stack([point - lo, hi - point], -1).abs().flatten(-2)  # (B, P, 6): -x, +x, -y, ...
-    face = _first_min(gaps, -1)[1]
-    local = point - lo
-    axis = face // 2
-    u = torch.where(axis == 0, local[..., 2], local[..., 0])
-    v = torch.where(axis == 1, local[..., 2], local[..., 1])
-    return face, torch.stack([u, v], -1)
+def _per_pixel(table: Tensor, index: Tensor) -> Tensor:
+    """Rows of a per-object table (B, K, C) at the objects index (B, P): (B, C, P)."""
+    return torch.gather(table.transpose(1, 2).contiguous(), 2, index[:, None].expand(-1, table.shape[2], -1))
 
 
-def _axis_normal(face: Tensor) -> Tensor:
-    """Outward unit normals (B, P, 3) of box faces (B, P) (index 2 * axis + side)."""
-    axis = face // 2
-    sign = (face % 2) * 2.0 - 1.0
-    return (axis[..., None] == torch.arange(3, device=face.device)).float() * sign[..., None]
+def _unit(vectors: Tensor) -> Tensor:
+    """Channel-first vectors (B, 3, P) scaled to length 1 (F.normalize(dim=1), which is many
+    times slower on CPU)."""
+    return vectors * torch.rsqrt((vectors * vectors).sum(1, keepdim=True).clamp(min=1e-24))
+
+
+def _select(condition: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """torch.where(condition, a, b) for finite floats: as arithmetic, many times faster on CPU."""
+    return b + condition * (a - b)
 
 
 def trace(scene: Scene, height: int, width: int, intrinsics: tuple[float, float, float, float]) -> Surface:
     """Cast the camera rays of a height x width image and describe what each one hits."""
     batch = scene.batch
     n_box, n_cyl = scene.box_lo.shape[1], scene.cylinders.shape[1]
+    n_space = scene.space_lo.shape[1]
     depth, surface, exact = _camera_hits(scene, height, width, intrinsics)
     origin, direction = camera_rays(scene, *_pixel_grid(height, width, scene.device), intrinsics)
-    pixels = direction.shape[1]
-    point = origin + depth[..., None] * direction
+    direction = direction.transpose(1, 2).contiguous()
+    point = origin.transpose(1, 2) + depth[:, None] * direction
 
-    def per_ray(table: Tensor, index: Tensor) -> Tensor:  # table (B, K, ...) -> (B, P, ...)
-        flat = table.reshape(batch, table.shape[1], -1)
-        picked = torch.gather(flat, 1, index[..., None].expand(-1, -1, flat.shape[-1]))
-        return picked.reshape(batch, pixels, *table.shape[2:])
+    # every object as a box in its own frame, turned by yaw about a pivot: box slots (their
+    # group's frame), cylinders (their bounding box) and spaces
+    group = _slot_groups(scene)
+    others = torch.zeros(batch, n_cyl + n_space, device=scene.device)
+    yaw = torch.cat([scene.group_yaw[:, group], others], 1)
+    pivot = torch.cat([scene.group_pivot[:, group], others[..., None].expand(-1, -1, 3)], 1)
+    cx, cz, radius, bottom, top = scene.cylinders.unbind(-1)
+    lo = torch.cat([scene.box_lo, torch.stack([cx - radius, bottom, cz - radius], -1), scene.space_lo], 1)
+    hi = torch.cat([scene.box_hi, torch.stack([cx + radius, top, cz + radius], -1), scene.space_hi], 1)
+    table = torch.cat([lo, hi, pivot, torch.cos(yaw)[..., None], torch.sin(yaw)[..., None]], -1)
+    on_room = surface >= n_box + n_cyl
+    on_cylinder = (surface >= n_box) & ~on_room
+    first_space = n_box + n_cyl
+    objects = torch.where(on_room, first_space + torch.div(surface - first_space, FACES, rounding_mode="floor"),
+                          surface)
+    lo_x, lo_y, lo_z, hi_x, hi_y, hi_z, pivot_x, pivot_y, pivot_z, cos, sin = _per_pixel(table, objects).unbind(1)
 
-    on_box = surface < n_box
-    on_cyl = (surface >= n_box) & (surface < n_box + n_cyl)
-
-    # boxes: face and uv in the group frame, normal turned back to the world
-    box = surface.clamp(max=n_box - 1)
-    slot_group = _slot_groups(scene)[box]
-    yaw = torch.gather(scene.group_yaw, 1, slot_group)
-    local = _turn(point - per_ray(scene.group_pivot, slot_group), -yaw)
-    box_face, box_uv = _box_face(local, per_ray(scene.box_lo, box), per_ray(scene.box_hi, box))
-    box_normal = _turn(_axis_normal(box_face), yaw)
+    # boxes and room faces: the nearest of the six planes, in the object's frame
+    x, y, z = point.unbind(1)
+    dx, dz = x - pivot_x, z - pivot_z
+    local_x, local_y, local_z = cos * dx - sin * dz, y - pivot_y, sin * dx + cos * dz
+    gaps = [local_x - lo_x, hi_x - local_x, local_y - lo_y, hi_y - local_y, local_z - lo_z, hi_z - local_z]
+    nearest, face = gaps[0].abs(), torch.zeros_like(x)
+    for index, gap in enumerate(gaps[1:], 1):  # the first of equal gaps wins, as in _first_min
+        gap = gap.abs()
+        face = _select(gap < nearest, index, face)
+        nearest = torch.minimum(nearest, gap)
+    on_x, on_y, on_z = face < 1.5, (face > 1.5) & (face < 3.5), face > 3.5
+    u = _select(on_x, local_z - lo_z, local_x - lo_x)
+    v = _select(on_y, local_z - lo_z, local_y - lo_y)
+    # outward normal in the object's frame, turned back to the world; room faces face inwards
+    sign = (torch.remainder(face, 2) * 2 - 1) * (1 - 2.0 * on_room)
+    normal_x, normal_z = on_x * sign, on_z * sign
+    normal = [cos * normal_x + sin * normal_z, on_y * sign, cos * normal_z - sin * normal_x]
 
     # cylinders: side or cap
-    cx, cz, radius, bottom, top = per_ray(scene.cylinders, (surface - n_box).clamp(0, n_cyl - 1)).unbind(-1)
-    rx, rz = point[..., 0] - cx, point[..., 2] - cz
+    radius = (hi_x - lo_x) * 0.5
+    rx, rz = x - (lo_x + hi_x) * 0.5, z - (lo_z + hi_z) * 0.5
     ring = torch.sqrt(rx * rx + rz * rz).clamp(min=1e-6)
-    on_cap = torch.minimum((point[..., 1] - bottom).abs(), (point[..., 1] - top).abs()) < (ring - radius).abs()
-    is_top = (point[..., 1] - bottom).abs() > (point[..., 1] - top).abs()
-    cyl_face = torch.where(on_cap, 2 + is_top.long(), 0)
-    zero = torch.zeros_like(rx)
-    cyl_normal = torch.where(on_cap[..., None], torch.stack([zero, is_top.float() * 2 - 1, zero], -1),
-                             torch.stack([rx / ring, zero, rz / ring], -1))
-    cyl_uv = torch.where(on_cap[..., None], torch.stack([rx + radius, rz + radius], -1),
-                         torch.stack([radius * torch.atan2(rz, rx), point[..., 1] - bottom], -1))
+    to_bottom, to_top = (y - lo_y).abs(), (y - hi_y).abs()
+    on_cap = torch.minimum(to_bottom, to_top) < (ring - radius).abs()
+    is_top = to_bottom > to_top
+    cap_normal_y = is_top * 2.0 - 1
+    cylinder_face = on_cap * (2 + is_top * 1.0)
+    cylinder_normal = [_select(on_cap, 0.0, rx / ring), on_cap * cap_normal_y, _select(on_cap, 0.0, rz / ring)]
+    cylinder_u = _select(on_cap, rx + radius, radius * torch.atan2(rz, rx))
+    cylinder_v = _select(on_cap, rz + radius, y - lo_y)
 
-    # room shell: the face of the space the ray leaves by; its normal points into the room
-    space = ((surface - n_box - n_cyl) // FACES).clamp(min=0)
-    room_face, room_uv = _box_face(point, per_ray(scene.space_lo, space), per_ray(scene.space_hi, space))
-    room_normal = -_axis_normal(room_face)
-    surface = torch.where(on_box | on_cyl, surface, surface + room_face)
-
-    def pick(box_value: Tensor, cyl_value: Tensor, room_value: Tensor) -> Tensor:
-        b, c = (on_box[..., None], on_cyl[..., None]) if box_value.dim() == 3 else (on_box, on_cyl)
-        return torch.where(b, box_value, torch.where(c, cyl_value, room_value))
-
-    normal = pick(box_normal, cyl_normal, room_normal)
+    face = _select(on_cylinder, cylinder_face, face)
+    normal = torch.stack([_select(on_cylinder, c, b) for c, b in zip(cylinder_normal, normal)], 1)
+    uv = torch.stack([_select(on_cylinder, cylinder_u, u), _select(on_cylinder, cylinder_v, v)], 1)
     # a face seen from behind (the inside of a box poking through a wall) shades as if in front
-    normal = torch.where(((normal * direction).sum(-1) > 0)[..., None], -normal, normal)
+    normal = normal * (1 - 2.0 * ((normal * direction).sum(1) > 0))[:, None]
+    surface = surface + on_room * face.long()
     looks = torch.cat([scene.box_looks, scene.cylinder_looks, scene.space_looks.flatten(1, 2)], 1)
-    return Surface(depth=depth, direction=direction, exact=exact, point=point, normal=normal,
-                   uv=pick(box_uv, cyl_uv, room_uv),
-                   face=pick(box_face, cyl_face, room_face), look=per_ray(looks, surface), surface=surface)
+    return Surface(depth=depth, direction=direction, exact=exact, point=point, normal=normal, uv=uv, face=face,
+                   look=_per_pixel(looks, surface), surface=surface)
 
 
 # ----------------------------------------------------------------------------- textures
@@ -555,14 +562,19 @@ def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tensor) -> Tensor:
-    """Albedo (B, P, 3), linear RGB, of the surface points with these looks (see scenes.Look).
+    """Albedo (B, 3, P), linear RGB, of the surface points with these looks (see scenes.Look).
 
-    look: (B, P, F); uv: (B, P, 2) metres; face: (B, P); seed: (B, P) int64, one per surface;
-    palette: (K, 3) linear colours that cells and pictures pick from.
+    look: (B, F, P); uv: (B, 2, P) metres; face: (B, P); seed: (B, P) int64, one per surface;
+    palette: (K, 3) linear colours that cells and pictures pick from. Colours are worked on as
+    three (B, P) channels (see Surface).
     """
-    u, v = uv.unbind(-1)
-    field = look.unbind(-1)
-    albedo, second = look[..., Look.ALBEDO], look[..., Look.SECOND]
+    u, v = uv.unbind(1)
+    field = look.unbind(1)
+    albedo, second = look[:, Look.ALBEDO].unbind(1), look[:, Look.SECOND].unbind(1)
+    channels = palette.t().contiguous()
+
+    def from_palette(index: Tensor) -> list[Tensor]:  # palette colours at int64 indices (B, P)
+        return [channel.take(index) for channel in channels]
 
     # cells: tiles, planks, drawers, book spines, panes; rows shifted by a random fraction
     cell_u, cell_v = field[Look.CELL_U], field[Look.CELL_V]
@@ -575,14 +587,17 @@ def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tens
     height, chance = _halves(mix32(cell_hash ^ 0x5BD1E995))
     across, up = shifted / cell_u - column, v / cell_v - row
     edge = torch.minimum(torch.minimum(across, 1 - across) * cell_u, torch.minimum(up, 1 - up) * cell_v)
-    colour = albedo * (1 + field[Look.CELL_TINT] * (2 * tint - 1))[..., None]
-    from_palette = palette[(pick * palette.shape[0]).long()] * (0.75 + 0.5 * tint[..., None])
-    colour = torch.where((chance < field[Look.CELL_PALETTE])[..., None], from_palette, colour)
+    brightness = 1 + field[Look.CELL_TINT] * (2 * tint - 1)
+    book = 0.75 + 0.5 * tint
+    use_palette = chance < field[Look.CELL_PALETTE]
+    colour = [_select(use_palette, book * p, a * brightness)
+              for p, a in zip(from_palette((pick * palette.shape[0]).long()), albedo)]
     # a cell's content ends at a random height (books); above it, the shadowed back
     fill = field[Look.CELL_FILL]
-    colour = torch.where((up > fill + (1 - fill) * height)[..., None], second * 0.35, colour)
-    grout = (edge < field[Look.GROUT_WIDTH]).float() * field[Look.GROUT_MIX]
-    colour = colour + (second - colour) * grout[..., None]
+    back = up > fill + (1 - fill) * height
+    grout = (edge < field[Look.GROUT_WIDTH]) * field[Look.GROUT_MIX]
+    colour = [_select(back, s * 0.35, c) for s, c in zip(second, colour)]
+    colour = [c + (s - c) * grout for s, c in zip(second, colour)]
 
     # two octaves of smooth noise: they vary the brightness (plaster, carpet, wear), warp the
     # wood grain and blend the colours of pictures
@@ -591,21 +606,22 @@ def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tens
     fine, blend = _value_noise(u * frequency * 2.03, v * frequency * 2.03, seed ^ 0x3C6EF372)
 
     # a picture inside the frame of the first cell: three palette colours blended by the noise
-    choice = mix32(seed ^ 0x68E31DA4)[..., None] >> constant([0, 8, 16], seed.device, torch.int64)
-    colours = palette[(choice & 0xFF) % palette.shape[0]]  # (B, P, 3, 3)
-    painting = colours[..., 0, :] + (colours[..., 1, :] - colours[..., 0, :]) * coarse[..., None]
-    painting = painting + (colours[..., 2, :] - painting) * (blend[..., None] ** 2)
-    show = field[Look.PICTURE] * (edge >= field[Look.GROUT_WIDTH]).float()
-    colour = colour + (painting - colour) * show[..., None]
+    choice = mix32(seed ^ 0x68E31DA4)
+    first, middle, last = (from_palette(((choice >> shift) & 0xFF) % palette.shape[0]) for shift in (0, 8, 16))
+    blend = blend * blend
+    show = field[Look.PICTURE] * (edge >= field[Look.GROUT_WIDTH])
+    painting = [a + (b - a) * coarse for a, b in zip(first, middle)]
+    painting = [p + (c - p) * blend for p, c in zip(painting, last)]
+    colour = [c + (p - c) * show for p, c in zip(painting, colour)]
 
     patterned = (field[Look.PATTERN_FACE] < 0) | (field[Look.PATTERN_FACE] == face)
-    colour = torch.where(patterned[..., None], colour, albedo)
+    colour = [_select(patterned, c, a) for c, a in zip(colour, albedo)]
 
     # wood grain (or fabric folds): wavy lines, a random phase per cell
-    across_grain = torch.where(field[Look.GRAIN_AXIS] > 0.5, v, u)
+    across_grain = _select(field[Look.GRAIN_AXIS] > 0.5, v, u)
     grain = torch.sin(2 * math.pi * (field[Look.GRAIN_FREQ] * across_grain + 1.5 * warp + tint))
     shade = 1 + field[Look.GRAIN_AMP] * grain + field[Look.NOISE_AMP] * ((2 * coarse + fine) / 1.5 - 1)
-    return (colour * shade[..., None]).clamp(0.0, 1.0)
+    return torch.stack([c * shade for c in colour], 1).clamp(0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- lighting
@@ -641,8 +657,8 @@ def _visibility(scene: Scene, surface: Surface, height: int, width: int, step: i
     sample_u = (torch.arange(columns, device=scene.device) * step + step // 2).clamp(max=width - 1)
     samples = (sample_v[:, None] * width + sample_u[None, :]).reshape(-1)
     # start just off the surface, so a ray does not hit the face it starts on
-    start = (surface.point + 2e-3 * surface.normal)[:, samples]
-    normal = surface.normal[:, samples]
+    start = (surface.point + 2e-3 * surface.normal)[:, :, samples].transpose(1, 2)
+    normal = surface.normal[:, :, samples].transpose(1, 2)
     seen = []
     for light in range(lights + 1):
         jitter = _unit_vectors(_pixel_hash(scene.key, 2 * light + 101, samples.shape[0]),
@@ -687,28 +703,28 @@ def _visibility(scene: Scene, surface: Surface, height: int, width: int, step: i
 
 
 def _shade(scene: Scene, surface: Surface, albedo: Tensor, visibility: Tensor) -> Tensor:
-    """Radiance (B, P, 3), linear: ambient (occluded), each light's diffuse and specular
-    light where it is visible, and emission. visibility: (B, L + 1, P)."""
+    """Radiance (B, 3, P), linear: ambient (occluded), each light's diffuse and specular
+    light where it is visible, and emission. albedo: (B, 3, P); visibility: (B, L + 1, P)."""
     normal, point, look = surface.normal, surface.point, surface.look
-    view = -F.normalize(surface.direction, dim=-1)
-    diffuse = scene.ambient[:, None] * (0.4 + 0.6 * visibility[:, -1, :, None]) * (1 + 0.15 * normal[..., 1:2])
+    view = -_unit(surface.direction)
+    diffuse = scene.ambient[:, :, None] * ((0.4 + 0.6 * visibility[:, -1]) * (1 + 0.15 * normal[:, 1]))[:, None]
     specular = torch.zeros_like(albedo)
-    gloss, shininess = look[..., Look.GLOSS, None], look[..., Look.SHININESS, None]
+    gloss, shininess = look[:, Look.GLOSS], look[:, Look.SHININESS]
     for light in range(scene.light_pos.shape[1]):
-        to_light = scene.light_pos[:, light, None] - point
-        distance2 = (to_light * to_light).sum(-1, keepdim=True)
-        l_dir = to_light * torch.rsqrt(distance2)
-        radius = scene.light_radius[:, light, None, None]
+        to_light = scene.light_pos[:, light, :, None] - point
+        distance2 = (to_light * to_light).sum(1)
+        l_dir = to_light * torch.rsqrt(distance2)[:, None]
+        radius = scene.light_radius[:, light, None]
         # a ceiling light shines downwards: a cosine lobe, with a little light sideways
-        spot = 0.15 + 0.85 * l_dir[..., 1:2].clamp(min=0) ** scene.light_spot[:, light, None, None]
-        arriving = (scene.light_rgb[:, light, None] * visibility[:, light, :, None] * spot
-                    / (distance2 + radius * radius))
-        cosine = (normal * l_dir).sum(-1, keepdim=True).clamp(min=0)
-        diffuse = diffuse + arriving * cosine
-        half = F.normalize(l_dir + view, dim=-1)
-        highlight = (normal * half).sum(-1, keepdim=True).clamp(min=0) ** shininess
-        specular = specular + arriving * cosine * gloss * highlight * (shininess + 8) / 8
-    emission = look[..., Look.EMISSION, None] * albedo
+        spot = 0.15 + 0.85 * l_dir[:, 1].clamp(min=0) ** scene.light_spot[:, light, None]
+        cosine = (normal * l_dir).sum(1).clamp(min=0)
+        arriving = visibility[:, light] * spot / (distance2 + radius * radius) * cosine
+        half = _unit(l_dir + view)
+        highlight = (normal * half).sum(1).clamp(min=0) ** shininess
+        colour = scene.light_rgb[:, light, :, None]
+        diffuse = diffuse + colour * arriving[:, None]
+        specular = specular + colour * (arriving * gloss * highlight * (shininess + 8) / 8)[:, None]
+    emission = look[:, Look.EMISSION, None] * albedo
     return albedo * diffuse + specular + emission
 
 
@@ -893,10 +909,10 @@ def _kinect_valid(surface: Surface, albedo: Tensor, sensor: Sensor, height: int,
     valid &= ~(edge & (pixel < sensor.edge_loss[:, None, None]))
 
     # weak returns: the surface's own dropout, dark albedo, grazing angles, long range
-    weak = surface.look[..., Look.DROPOUT].view(batch, height, width)
-    luminance = (albedo * constant(_LUMINANCE, albedo.device)).sum(-1)
+    weak = surface.look[:, Look.DROPOUT].view(batch, height, width)
+    luminance = (albedo * constant(_LUMINANCE, albedo.device)[:, None]).sum(1)
     weak = weak + ((0.02 - luminance) / 0.02).clamp(0, 1).view(batch, height, width) * 0.5
-    facing = (surface.normal * F.normalize(surface.direction, dim=-1)).sum(-1).abs().view(batch, height, width)
+    facing = (surface.normal * _unit(surface.direction)).sum(1).abs().view(batch, height, width)
     weak = weak + ((0.25 - facing) / 0.2).clamp(0, 1) * 0.8
     weak = weak + ((depth - 0.7 * max_range) / (0.3 * max_range)).clamp(0, 1) * 0.5
     blobs, speckles = _blobs(sensor.key, 21, height, width, 10.0)
@@ -968,7 +984,7 @@ def render(
     albedo = stages.texture(surface.look, surface.uv, surface.face, surface_seed, palette)
     visibility = stages.visibility(scene, surface, height, width, shadow_step)
     radiance = stages.shade(scene, surface, albedo, visibility)
-    image = stages.camera(radiance.transpose(1, 2).reshape(batch, 3, height, width), sensor)
+    image = stages.camera(radiance.view(batch, 3, height, width), sensor)
     valid = stages.kinect(surface, albedo, sensor, height, width, intrinsics[0])
     true_depth = surface.depth.view(batch, height, width)
     return Frames(image=image, depth=torch.where(valid, true_depth, 0.0), valid=valid,
