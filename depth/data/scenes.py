@@ -61,15 +61,23 @@ _MASK32 = 0xFFFFFFFF
 
 
 def mix32(x: Tensor) -> Tensor:
-    """A 32-bit integer hash of int64 values in [0, 2**32) (Mueller's; products stay < 2**59)."""
-    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
-    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
-    return (x >> 16) ^ x
+    """A 32-bit integer hash (Mueller's) of int64 values in [0, 2**32), or of int32 values
+    holding the same 32 bits: the result has the input's dtype and the same bits either way.
+
+    int64 products stay < 2**59 and are masked; int32 products wrap, which is the same modulo
+    2**32, and int32 is several times faster on CPU (per-pixel hashes use it). The `& 0xFFFF`
+    after each shift makes int32's arithmetic shift a logical one.
+    """
+    for _ in range(2):
+        x = (((x >> 16) & 0xFFFF) ^ x) * 0x45D9F3B
+        if x.dtype == torch.int64:
+            x = x & _MASK32
+    return ((x >> 16) & 0xFFFF) ^ x
 
 
 def hash_uniform(x: Tensor) -> Tensor:
-    """Uniform floats in [0, 1) from int64 hash values (24 bits, exact in float32)."""
-    return (x >> 8).float() * (1.0 / (1 << 24))
+    """Uniform floats in [0, 1) from hash values (24 bits, exact in float32; int64 or int32)."""
+    return ((x >> 8) & 0xFFFFFF).float() * (1.0 / (1 << 24))
 
 
 def frame_keys(stream: int, indices: Tensor) -> Tensor:

@@ -535,27 +535,36 @@ def trace(scene: Scene, height: int, width: int, intrinsics: tuple[float, float,
 
 
 
+_GOLDEN = -0x61C8864F  # 0x9E3779B1 (2**32 / the golden ratio) as a signed 32-bit integer
+
+
 def _halves(h: Tensor) -> tuple[Tensor, Tensor]:
     """Two independent uniforms in [0, 1) from the low and high 16 bits of a 32-bit hash."""
-    return (h & 0xFFFF).float() / 65536.0, (h >> 16).float() / 65536.0
+    return (h & 0xFFFF).float() / 65536.0, ((h >> 16) & 0xFFFF).float() / 65536.0
+
+
+def _frame_seed(key: Tensor, salt: int) -> Tensor:
+    """(B,) int32 hashes of the frames' int64 keys, independent for each salt. Per-pixel
+    hashes are int32 (see scenes.mix32)."""
+    return mix32((key & _M32) ^ mix32(((key >> 32) & _M32) ^ salt)).int()
 
 
 def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
     """Two independent smooth noise fields in [0, 1): random values on the integer lattice
     (the two halves of one hash), blended with smoothstep.
 
-    x, y: float tensors (any shape); seed: int64 broadcastable to them.
+    x, y: float tensors (any shape); seed: int32 broadcastable to them.
     """
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0
     fx, fy = (fx * fx * (3 - 2 * fx))[None], (fy * fy * (3 - 2 * fy))[None]
     # lattice point (i, j) gets the hash of ((i * 0x9E3779B1 + j) mod 2**32) ^ seed
-    key = x0.long() * 0x9E3779B1 + y0.long()
+    key = x0.int() * _GOLDEN + y0.int()
 
     def at(offset: int) -> Tensor:
-        return torch.stack(_halves(mix32(((key + offset) & _M32) ^ seed)))
+        return torch.stack(_halves(mix32((key + offset) ^ seed)))
 
-    c00, c01, c10, c11 = at(0), at(1), at(0x9E3779B1), at(0x9E3779B1 + 1)
+    c00, c01, c10, c11 = at(0), at(1), at(_GOLDEN), at(_GOLDEN + 1)
     bottom, top = c00 + (c10 - c00) * fx, c01 + (c11 - c01) * fx
     blended = bottom + (top - bottom) * fy
     return blended[0], blended[1]
@@ -564,7 +573,7 @@ def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
 def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tensor) -> Tensor:
     """Albedo (B, 3, P), linear RGB, of the surface points with these looks (see scenes.Look).
 
-    look: (B, F, P); uv: (B, 2, P) metres; face: (B, P); seed: (B, P) int64, one per surface;
+    look: (B, F, P); uv: (B, 2, P) metres; face: (B, P); seed: (B, P) int32, one per surface;
     palette: (K, 3) linear colours that cells and pictures pick from. Colours are worked on as
     three (B, P) channels (see Surface).
     """
@@ -579,10 +588,10 @@ def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tens
     # cells: tiles, planks, drawers, book spines, panes; rows shifted by a random fraction
     cell_u, cell_v = field[Look.CELL_U], field[Look.CELL_V]
     row = torch.floor(v / cell_v)
-    row_hash = mix32(seed ^ (row.long() & _M32))
+    row_hash = mix32(seed ^ row.int())
     shifted = u + field[Look.STAGGER] * hash_uniform(row_hash) * cell_u
     column = torch.floor(shifted / cell_u)
-    cell_hash = mix32(row_hash ^ mix32(column.long() & _M32))
+    cell_hash = mix32(row_hash ^ mix32(column.int()))
     tint, pick = _halves(cell_hash)
     height, chance = _halves(mix32(cell_hash ^ 0x5BD1E995))
     across, up = shifted / cell_u - column, v / cell_v - row
@@ -607,7 +616,7 @@ def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tens
 
     # a picture inside the frame of the first cell: three palette colours blended by the noise
     choice = mix32(seed ^ 0x68E31DA4)
-    first, middle, last = (from_palette(((choice >> shift) & 0xFF) % palette.shape[0]) for shift in (0, 8, 16))
+    first, middle, last = (from_palette((((choice >> shift) & 0xFF) % palette.shape[0]).long()) for shift in (0, 8, 16))
     blend = blend * blend
     show = field[Look.PICTURE] * (edge >= field[Look.GROUT_WIDTH])
     painting = [a + (b - a) * coarse for a, b in zip(first, middle)]
@@ -627,10 +636,9 @@ def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tens
 # ----------------------------------------------------------------------------- lighting
 
 def _pixel_hash(key: Tensor, salt: int, pixels: int) -> Tensor:
-    """(B, P) int64 hashes, one per pixel of each frame, independent for each salt."""
-    base = mix32((key & _M32) ^ mix32(((key >> 32) & _M32) ^ salt))
-    index = torch.arange(pixels, device=key.device, dtype=torch.int64)
-    return mix32(base[:, None] ^ (index * 0x9E3779B1 & _M32))
+    """(B, P) int32 hashes, one per pixel of each frame, independent for each salt."""
+    index = torch.arange(pixels, device=key.device, dtype=torch.int32)
+    return mix32(_frame_seed(key, salt)[:, None] ^ (index * _GOLDEN))
 
 
 def _unit_vectors(h1: Tensor, h2: Tensor) -> Tensor:
@@ -871,7 +879,7 @@ def _blobs(key: Tensor, salt: int, height: int, width: int, size: float) -> tupl
     scale = width / NYU_WIDTH * size
     rows = torch.arange(height, device=key.device, dtype=torch.float32)[:, None].expand(height, width) / scale
     cols = torch.arange(width, device=key.device, dtype=torch.float32)[None, :].expand(height, width) / scale
-    seed = mix32((key & _M32) ^ mix32(((key >> 32) & _M32) ^ salt))[:, None, None]
+    seed = _frame_seed(key, salt)[:, None, None]
     a1, b1 = _value_noise(cols[None], rows[None], seed)
     a2, b2 = _value_noise(cols[None] * 2.03, rows[None] * 2.03, seed ^ 0x3C6EF372)
     return (2 * a1 + a2) / 3, (2 * b1 + b2) / 3
@@ -978,8 +986,7 @@ def render(
     shadow_step = shadow_step or max(1, round(4 * width / FRAME_WIDTH))
     batch = scene.batch
     surface = stages.trace(scene, height, width, intrinsics)
-    frame_seed = mix32((scene.key & _M32) ^ mix32((scene.key >> 32) & _M32))
-    surface_seed = mix32(frame_seed[:, None] ^ mix32(surface.surface))
+    surface_seed = mix32(_frame_seed(scene.key, 0)[:, None] ^ mix32(surface.surface.int()))
     palette = Palettes(scene.device).tables["books"]
     albedo = stages.texture(surface.look, surface.uv, surface.face, surface_seed, palette)
     visibility = stages.visibility(scene, surface, height, width, shadow_step)
