@@ -113,14 +113,14 @@ def main() -> int:
     parser.add_argument("--train-batch-sizes", type=int, nargs="+", default=None,
                         help="default: 32 256 on CUDA, 32 on the CPU (a batch-256 step takes seconds there)")
     parser.add_argument("--train-steps", type=int, default=None, help="steps per timing (default: 60 CUDA, 3 CPU)")
-    parser.add_argument("--render-batch", type=int, default=None, help="frames per render call (default: 1024 CUDA, 8 CPU)")
+    parser.add_argument("--render-batch", type=int, default=None, help="frames per render call (default: 1024 CUDA, 16 CPU)")
     parser.add_argument("--no-app", dest="app", action="store_false", help="skip the app's figures")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     args = parser.parse_args()
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     rows = run(device, args.train_batch_sizes or ([32, 256] if cuda else [32]),
-               args.train_steps or (60 if cuda else 3), args.render_batch or (1024 if cuda else 8), args.app)
+               args.train_steps or (60 if cuda else 3), args.render_batch or (1024 if cuda else 16), args.app)
     text = table(rows, device)
     print(text)
     if args.markdown:

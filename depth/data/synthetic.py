@@ -247,22 +247,29 @@ def _groups(scene: Scene) -> list[tuple[slice, Tensor, Tensor]]:
     return groups
 
 
-def _nearest_object(scene: Scene, origin: Tensor, direction: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
-    """The nearest box or cylinder hit in (_EPS, t_max), testing every object: t (B, P) and
-    surface id (B, P) (box slot k is k, cylinder j is N + j). For the few shadow rays."""
-    best_t = best_id = None
+def _object_intervals(scene: Scene, origin: Tensor, direction: Tensor) -> list[tuple[int, Tensor, Tensor]]:
+    """Entry and exit parameters (B, K, P) of rays (origin (B, 1 or P, 3), direction
+    (B, P, 3)) through every box group and the cylinders: (first surface id, entry, exit) each."""
+    intervals = []
     for slots, yaw, pivot in _groups(scene):
         o = _turn(origin - pivot[:, None], -yaw[:, None])
         d = _turn(direction, -yaw[:, None])
-        t, index = _nearest(*_slab_interval(o, 1.0 / d, scene.box_lo[:, slots], scene.box_hi[:, slots]), t_max)
+        intervals.append((slots.start, *_slab_interval(o, 1.0 / d, scene.box_lo[:, slots], scene.box_hi[:, slots])))
+    return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, scene.cylinders))]
+
+
+def _nearest_object(scene: Scene, origin: Tensor, direction: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
+    """The nearest box or cylinder hit in (_EPS, t_max), testing every object: t (B, P) and
+    surface id (B, P) (box slot k is k, cylinder j is N + j)."""
+    best_t = best_id = None
+    for first, entry, exit in _object_intervals(scene, origin, direction):
+        t, index = _nearest(entry, exit, t_max)
         if best_t is None:
-            best_t, best_id = t, index + slots.start
+            best_t, best_id = t, index + first
         else:
             closer = t < best_t
-            best_t, best_id = torch.where(closer, t, best_t), torch.where(closer, index + slots.start, best_id)
-    t, index = _nearest(*_cylinder_interval(origin, direction, scene.cylinders), t_max)
-    closer = t < best_t
-    return torch.where(closer, t, best_t), torch.where(closer, index + scene.box_lo.shape[1], best_id)
+            best_t, best_id = torch.where(closer, t, best_t), torch.where(closer, index + first, best_id)
+    return best_t, best_id
 
 
 def _slot_groups(scene: Scene) -> Tensor:
@@ -278,8 +285,11 @@ def _blocked(scene: Scene, origin: Tensor, target: Tensor) -> Tensor:
     """
     direction = target - origin
     room, _ = _room_exit(origin, direction, scene.space_lo, scene.space_hi)
-    t, _ = _nearest_object(scene, origin, direction, 1.0)
-    return (room < 1.0) | (t < 1.0)
+    blocked = room < 1.0
+    for _, entry, exit in _object_intervals(scene, origin, direction):
+        entry = entry.clamp(min=_EPS)  # any hit will do: cheaper than finding the nearest
+        blocked |= ((entry <= exit) & (entry < 1.0)).any(1)
+    return blocked
 
 
 def _corners(lo: Tensor, hi: Tensor) -> Tensor:
@@ -1035,8 +1045,9 @@ class SyntheticFrames:
         self.stream = stream_id(seed, split)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.height, self.width, self.length = height, width, length
-        # a GPU wants big batches (scene generation is many small kernels), a CPU small ones
-        pixels_per_chunk = (256 if self.device.type == "cuda" else 4) * FRAME_HEIGHT * FRAME_WIDTH
+        # scene generation is many small ops, cheaper per frame in bigger batches; on a CPU the
+        # per-pixel stages slow down again beyond about 16 frames (their tensors leave the cache)
+        pixels_per_chunk = (256 if self.device.type == "cuda" else 16) * FRAME_HEIGHT * FRAME_WIDTH
         self.chunk = chunk or max(1, pixels_per_chunk // (height * width))
         self.compile = compile
         self.stages = Stages.compiled() if compile else Stages()
