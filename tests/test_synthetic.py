@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from depth.data import open_dataset
-from depth.data.scenes import Draws, frame_keys, random_scenes, simple_scene
+from depth.data.scenes import Draws, frame_keys, mix32, random_scenes, simple_scene
 from depth.data.synthetic import (
     FAR, MAX_DEPTH, MIN_DEPTH, SyntheticFrames, _blocked, _nearest_object, _room_exit, camera_rays,
     ideal_sensor, nyu_intrinsics, render, stream_id, trace, write_folder,
@@ -35,6 +35,30 @@ def test_camera_facing_a_wall_sees_its_distance_everywhere():
     scene = simple_scene((4.0, 3.0, 6.0), camera_pos=(2.0, 1.5, 1.0))
     depth = exact_depth(scene, intrinsics=(400.0, 400.0, 39.5, 29.5))  # narrow view: only the far wall
     assert torch.allclose(depth, torch.full_like(depth, 5.0), rtol=1e-5)
+
+
+def test_wall_and_box_faces_have_the_right_normals():
+    scene = simple_scene((4.0, 3.0, 6.0), camera_pos=(2.0, 1.5, 1.0),
+                         boxes=[((1.5, 1.0, 3.2), (2.5, 2.0, 3.6))])
+    height, width = SMALL
+    surface = trace(scene, height, width, nyu_intrinsics(height, width))
+    normal = surface.normal[0].view(3, height, width)
+    facing_camera = torch.tensor([0.0, 0.0, -1.0])
+    assert torch.allclose(normal[:, height // 2, width // 2], facing_camera)  # the box's front face
+    assert torch.allclose(normal[:, 2, width // 2], torch.tensor([0.0, -1.0, 0.0]))  # the ceiling
+
+
+def test_surface_normals_are_unit_and_face_the_camera():
+    scene = random_scenes(Draws(frame_keys(stream_id(0, "train"), torch.arange(4))))
+    surface = trace(scene, *SMALL, nyu_intrinsics(*SMALL))
+    length = surface.normal.norm(dim=1)
+    assert torch.allclose(length, torch.ones_like(length), atol=1e-5)
+    assert ((surface.normal * surface.direction).sum(1) <= 1e-6).all()
+
+
+def test_mix32_hashes_int32_to_the_same_bits_as_int64():
+    values = torch.randint(0, 2**32, (10_000,))
+    assert torch.equal(mix32(values.int()).long() & 0xFFFFFFFF, mix32(values))
 
 
 def test_box_in_front_of_the_wall_at_its_distance():

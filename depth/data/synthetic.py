@@ -16,9 +16,10 @@ Rendering a batch (`render`, in stages that `Stages.compiled()` can compile one 
 1. Camera rays (`trace`): one per pixel, intersected with the room shell (the exit from the
    union of the free-space boxes), the boxes (slab test, in the frame of their group) and
    the cylinders. To keep the work per pixel small, the screen is cut into 16 x 16 tiles and
-   a tile tests only the few objects nearest the camera whose projection can reach it; a
-   depth bound from the objects left out proves each hit exact (the rare unproven pixel
-   becomes a depth hole). The nearest hit gives the exact depth and the surface.
+   only (tile, object) pairs whose object's projection can reach the tile are tested: each
+   frame tests a fixed budget of such pairs, nearest the camera first; a depth bound from
+   the pairs left out proves each hit exact (the rare unproven pixel becomes a depth hole).
+   The nearest hit gives the exact depth and the surface.
 2. Shading: a procedural texture from the surface coordinates and the surface's look (cells
    for tiles, planks, drawers, book spines and window panes, wood grain, noise, pictures);
    direct light from each point light, with shadow rays aimed at random points of the light
@@ -36,8 +37,10 @@ Rendering a batch (`render`, in stages that `Stages.compiled()` can compile one 
    there is a reading, it is exact.
 
 Everything is batched tensor code with fixed shapes and no `.item()`, the same on CPU and
-CUDA; the per-frame parameters come from counter-based hashes, so frame k of a stream is the
-same alone or in any batch (up to float rounding of a few transcendental functions).
+CUDA, laid out for eager CPU speed too: per-pixel values are contiguous (B, P) rows (vectors
+channel-first), hashes int32, and selections arithmetic rather than torch.where. The
+per-frame parameters come from counter-based hashes, so frame k of a stream is the same alone
+or in any batch (up to float rounding of a few transcendental functions).
 
 Public: `nyu_intrinsics`, `trace`, `render`, `Frames`, `Sensor` (`random_sensor`,
 `ideal_sensor`), `SyntheticFrames` (a FrameSource), the "synthetic" dataset
