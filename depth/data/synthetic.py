@@ -153,19 +153,24 @@ def _first_min(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     return least.squeeze(dim), index
 
 
-def _slab_interval(origin: Tensor, inverse: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+def _slab_interval(origin: Tensor, direction: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     """Where rays are inside boxes: entry and exit parameters, each (B, K, P).
 
-    origin (B, 1 or P, 3); inverse = 1 / direction (B, P, 3); lo, hi (B, K, 3) box corners.
-    A box is the intersection of three slabs lo_a <= x_a <= hi_a; the ray is inside slab a
-    between (lo_a - o_a) / d_a and (hi_a - o_a) / d_a. Empty where entry > exit.
+    origin (B, 1 or P, 3); direction (B, P, 3); lo, hi (B, K, 3) box corners. A box is the
+    intersection of three slabs lo_a <= x_a <= hi_a; the ray is inside slab a between
+    (lo_a - o_a) / d_a and (hi_a - o_a) / d_a. Empty where entry > exit.
+
+    Each of those is computed as lo_a / d_a - o_a / d_a in one fused addcmul: on a CPU, the
+    two broadcasting ops of (lo_a - o_a) * (1 / d_a) are 30x slower. 1 / d_a is clamped to
+    +-1e30, so a ray parallel to a slab gets huge parameters of the right sign instead of inf
+    (inf - inf would be NaN).
     """
     entry = exit = None
     for axis in range(3):
-        o = origin[:, None, :, axis]  # (B, 1, P or 1)
-        inv = inverse[:, None, :, axis]  # (B, 1, P)
-        t1 = (lo[:, :, axis, None] - o) * inv
-        t2 = (hi[:, :, axis, None] - o) * inv
+        inv = (1.0 / direction[..., axis]).clamp(-1e30, 1e30)[:, None]  # (B, 1, P)
+        start = -origin[:, None, :, axis] * inv  # (B, 1, P): t where the ray crosses x_a = 0
+        t1 = torch.addcmul(start, lo[:, :, axis, None], inv)
+        t2 = torch.addcmul(start, hi[:, :, axis, None], inv)
         near, far = torch.minimum(t1, t2), torch.maximum(t1, t2)
         entry = near if entry is None else torch.maximum(entry, near)
         exit = far if exit is None else torch.minimum(exit, far)
@@ -224,7 +229,7 @@ def _room_exit(origin: Tensor, direction: Tensor, lo: Tensor, hi: Tensor) -> tup
     round reaches one space further, SPACE_CHAIN rounds a chain like room, door passage,
     room beyond.
     """
-    entry, exit = _slab_interval(origin, 1.0 / direction, lo, hi)
+    entry, exit = _slab_interval(origin, direction, lo, hi)
     reach = torch.where((entry <= 0) & (exit > 0), exit, 0.0).amax(1)
     for _ in range(min(SPACE_CHAIN, lo.shape[1] - 1)):
         joined = (entry <= reach[:, None] + 1e-5) & (exit > reach[:, None])
@@ -257,7 +262,7 @@ def _object_intervals(scene: Scene, origin: Tensor, direction: Tensor) -> list[t
     for slots, yaw, pivot in _groups(scene):
         o = _turn(origin - pivot[:, None], -yaw[:, None])
         d = _turn(direction, -yaw[:, None])
-        intervals.append((slots.start, *_slab_interval(o, 1.0 / d, scene.box_lo[:, slots], scene.box_hi[:, slots])))
+        intervals.append((slots.start, *_slab_interval(o, d, scene.box_lo[:, slots], scene.box_hi[:, slots])))
     return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, scene.cylinders))]
 
 
@@ -408,7 +413,7 @@ def _camera_hits(
                 -1, -1, *table.shape[2:])).flatten(0, 1)[:, None]
         turn = -per_pair(yaw)
         local_origin = _turn(origin.repeat_interleave(box.shape[1], 0) - per_pair(pivot), turn)
-        return _slab_interval(local_origin, 1.0 / _turn(rays, turn), per_pair(scene.box_lo), per_pair(scene.box_hi))
+        return _slab_interval(local_origin, _turn(rays, turn), per_pair(scene.box_lo), per_pair(scene.box_hi))
 
     test(tile, box_interval, box)
 
