@@ -109,6 +109,7 @@ class Draws:
         self.hi = mix32(((keys >> 32) & _MASK32) ^ 0x9E3779B9)[:, None]
         self.count = 0
         self._block = self._hash(0, 0)
+        self._uniforms = hash_uniform(self._block)  # the block as uniforms, made once for many draws
         self._block_start = 0
 
     @property
@@ -123,19 +124,25 @@ class Draws:
         i = torch.arange(start, start + n, device=self.device, dtype=torch.int64)
         return mix32(mix32(self.lo ^ mix32(i)) ^ self.hi)
 
-    def bits(self, n: int) -> Tensor:
-        """(B, n) int64 hash values in [0, 2**32): numbers count .. count + n - 1."""
+    def _take(self, n: int) -> int:
+        """Advance by n numbers; returns their offset in the current block."""
         offset = self.count - self._block_start
         if offset + n > self._block.shape[1]:
             self._block_start, offset = self.count, 0
             self._block = self._hash(self.count, max(n, self.BLOCK))
+            self._uniforms = hash_uniform(self._block)
         self.count += n
+        return offset
+
+    def bits(self, n: int) -> Tensor:
+        """(B, n) int64 hash values in [0, 2**32): numbers count .. count + n - 1."""
+        offset = self._take(n)
         return self._block[:, offset:offset + n]
 
     def uniform(self, low: float | Tensor = 0.0, high: float | Tensor = 1.0, n: int | None = None) -> Tensor:
-        """Uniform floats in [low, high): shape (B,) or, with n, (B, n)."""
-        u = hash_uniform(self.bits(1 if n is None else n))
-        u = u[:, 0] if n is None else u
+        """Uniform floats in [low, high) (hash_uniform of the numbers): shape (B,) or, with n, (B, n)."""
+        offset = self._take(1 if n is None else n)
+        u = self._uniforms[:, offset] if n is None else self._uniforms[:, offset:offset + n]
         return low + (high - low) * u
 
     def triangular(self, low: float, high: float, n: int | None = None) -> Tensor:

@@ -469,10 +469,10 @@ def _per_pixel(table: Tensor, index: Tensor) -> Tensor:
     return torch.gather(table.transpose(1, 2).contiguous(), 2, index[:, None].expand(-1, table.shape[2], -1))
 
 
-def _unit(vectors: Tensor) -> Tensor:
-    """Channel-first vectors (B, 3, P) scaled to length 1 (F.normalize(dim=1), which is many
-    times slower on CPU)."""
-    return vectors * torch.rsqrt((vectors * vectors).sum(1, keepdim=True).clamp(min=1e-24))
+def _unit(vectors: Tensor, dim: int = 1) -> Tensor:
+    """Vectors scaled to length 1 along dim (by default channel-first (B, 3, P)): as
+    F.normalize, which is many times slower on CPU."""
+    return vectors * torch.rsqrt((vectors * vectors).sum(dim, keepdim=True).clamp(min=1e-24))
 
 
 def _select(condition: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -693,11 +693,11 @@ def _visibility(scene: Scene, surface: Surface, height: int, width: int, step: i
             jitter = torch.cat([jitter[..., :1], -jitter[..., 1:2].abs(), jitter[..., 2:]], -1)
             target = scene.light_pos[:, light, None] + scene.light_radius[:, light, None, None] * jitter
         else:  # cosine-weighted around the normal: the unit sphere set on the normal's tip
-            target = start + 0.4 * F.normalize(normal + jitter, dim=-1)
+            target = start + 0.4 * _unit(normal + jitter, dim=-1)
         seen.append(1.0 - _blocked(scene, start, target).float())
     coarse = torch.stack(seen, 1).view(batch, lights + 1, rows, columns)
     log_depth = torch.log(surface.depth.clamp(min=_EPS)).view(batch, height, width)
-    coarse_depth = log_depth[:, sample_v][:, :, sample_u]
+    coarse_depth = log_depth.index_select(1, sample_v).index_select(2, sample_u)
 
     # one ray per sample is noisy: average each with its neighbours on the same surface
     # (a 5 x 5 window, neighbours weighted down the more their depth differs)
@@ -720,10 +720,10 @@ def _visibility(scene: Scene, surface: Surface, height: int, width: int, step: i
     wy, wx = (y - y0)[:, None], (x - x0)[None, :]
     total = weights = 0.0
     for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        near = coarse_depth[:, y0 + dy][:, :, x0 + dx]
+        near = coarse_depth.index_select(1, y0 + dy).index_select(2, x0 + dx)
         weight = (wy if dy else 1 - wy) * (wx if dx else 1 - wx) + 1e-3
         weight = weight * torch.exp(-((near - log_depth) / 0.03) ** 2) + 1e-8
-        total = total + weight[:, None] * coarse[:, :, y0 + dy][:, :, :, x0 + dx]
+        total = total + weight[:, None] * coarse.index_select(2, y0 + dy).index_select(3, x0 + dx)
         weights = weights + weight[:, None]
     return (total / weights).flatten(2)
 
