@@ -8,7 +8,7 @@ with every figure beside the ceiling it is compared with:
 - training: forward + backward alone vs the whole training loop at batch 32 and 256, the
   ratio (target on a GPU: at least 0.9), and the paper's schedule (3.5M samples) projected
   from the loop's speed (target on one H100: under 10 minutes); peak GPU memory at batch 32;
-- the synthetic renderer: frames/s at 320x240;
+- the synthetic renderer: frames/s at 320x240, eager and compiled (and the compile time);
 - the app: a photo's round trip through gradio_client with every output, and the webcam
   handler's frames/s at 640x480, measured against a real `python app.py` process, whose peak
   resident memory is reported too.
@@ -82,9 +82,11 @@ def run(device: torch.device, train_batch_sizes: list[int], train_steps: int, re
         if device.type == "cuda" and batch_size == 32:
             rows.append(("training, peak GPU memory, batch 32", f"{loop['peak_gpu_gib']:.1f} GiB", "", "", ""))
 
-    fps = bench.renderer_fps(device, render_batch)
     target = ">= 5,000 frames/s (H100)" if device.type == "cuda" else ">= 20 frames/s (2-core CPU)"
-    rows.append((f"synthetic rooms, 320x240, batch {render_batch}", f"{fps:,.1f} frames/s", "", "", target))
+    for compile in (False, True):
+        speed = bench.renderer_speed(device, render_batch, compile=compile)
+        rows.append((f"synthetic rooms, 320x240, batch {render_batch}, {'compiled' if compile else 'eager'}",
+                     f"{speed['fps']:,.1f} frames/s", f"first call: {speed['first_call_s']:,.1f} s", "", target))
 
     if app:
         from demo.bench import app_figures

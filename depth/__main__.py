@@ -128,7 +128,7 @@ def _synth(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = write_folder(args.out, args.n, split=args.split, seed=args.seed, height=args.height,
-                       width=args.width, device=device)
+                       width=args.width, device=device, compile=args.compile)
     print(f"wrote {args.n} frames, manifest.json and preview.png to {out}", file=sys.stderr)
     return 0
 
@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--width", type=int, default=640)
     synth.add_argument("--height", type=int, default=480)
     synth.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    synth.add_argument("--compile", action="store_true",
+                       help="torch.compile the renderer: minutes the first time (cached after), then "
+                            "about 1.6x faster on a CPU; for big pools")
     synth.set_defaults(run=_synth)
 
     bench = commands.add_parser("bench", help="speed: model alone vs the whole training loop")

@@ -132,13 +132,22 @@ def training_loop(batch_size: int, steps: int, device: torch.device, compile: bo
     return speeds
 
 
-def renderer_fps(device: torch.device, batch_size: int, repeats: int = 5) -> float:
+def renderer_speed(device: torch.device, batch_size: int, repeats: int = 5, compile: bool = False) -> dict[str, float]:
     """Synthetic frames/s at 320x240 rendering `batch_size` frames at a time (a new batch of
-    scenes every timing)."""
-    source = SyntheticFrames(seed=0, device=device, chunk=batch_size)
+    scenes every timing), and the seconds of the first call (with compile=True: compiling,
+    or loading the compiled stages from torch's cache)."""
+    source = SyntheticFrames(seed=0, device=device, chunk=batch_size, compile=compile)
     batches = itertools.count()
-    return batch_size / median_seconds(
-        lambda: source.render(torch.arange(batch_size) + next(batches) * batch_size), device, repeats, warmup=1)
+
+    def render() -> None:
+        source.render(torch.arange(batch_size) + next(batches) * batch_size)
+
+    _sync(device)
+    start = time.perf_counter()
+    render()
+    _sync(device)
+    first_call_s = time.perf_counter() - start
+    return {"fps": batch_size / median_seconds(render, device, repeats, warmup=1), "first_call_s": first_call_s}
 
 
 def bench_training(batch_size: int = 32, steps: int = 60, device: str | None = None, compile: bool = False,

@@ -75,7 +75,7 @@ class TrainConfig:
     loss_lambda: float = 0.5
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
-    compile: bool = False  # torch.compile the networks (CUDA)
+    compile: bool = False  # torch.compile the networks and the synthetic renderer (CUDA)
     log_every: int = 100  # steps
     val_every: int = 100_000  # samples
     checkpoint_every: int = 100_000  # samples
@@ -259,7 +259,7 @@ def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.d
     options = {"n": count} if cfg.data == "synthetic" else {}
     dataset = open_dataset(cfg.data, path or None, split, **options)
     if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
-        source = dataset.frame_source(device)
+        source = dataset.frame_source(device, compile=cfg.compile)
         return TensorPool.from_source(source, count, device) if count else source
     return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}")
 

@@ -100,3 +100,20 @@ def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, 
     assert depth.load_model(out, device="cpu").describe().endswith("trained on synthetic rooms")
     assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
     assert "missing.safetensors does not exist" in capsys.readouterr().err
+
+
+def test_synth_writes_a_folder_dataset(tmp_path):
+    out = tmp_path / "rooms"
+    assert main(["synth", "--n", "2", "--out", str(out), "--width", "80", "--height", "60", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.glob("*_rgb.png")) == ["synthetic_train0_00000_rgb.png",
+                                                              "synthetic_train0_00001_rgb.png"]
+    assert (out / "manifest.json").is_file() and (out / "preview.png").is_file()
+
+
+def test_synth_compile_reaches_the_renderer(tmp_path, monkeypatch):
+    import depth.data.synthetic as synthetic
+
+    options = {}
+    monkeypatch.setattr(synthetic, "write_folder", lambda out, n, **kwargs: options.update(kwargs) or out)
+    assert main(["synth", "--n", "1", "--out", str(tmp_path), "--compile", "--device", "cpu"]) == 0
+    assert options["compile"] is True

@@ -67,7 +67,8 @@ class FrameSource(Protocol):
     """Frames as device tensors, for training and validation at FRAME_HEIGHT x FRAME_WIDTH.
 
     A dataset that can produce its frames directly on a device (the synthetic renderer) offers
-    `frame_source(device) -> FrameSource`; training then renders instead of decoding.
+    `frame_source(device, compile) -> FrameSource` (compile: torch.compile its work); training then
+    renders instead of decoding.
 
     frames(indices): indices (B,) int64 on the target device ->
         images (B, 3, 240, 320) uint8 and depth (B, 240, 320) float32 metres (0 = no reading),

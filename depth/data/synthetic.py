@@ -1092,7 +1092,7 @@ class SyntheticDataset:
 
     Options: n (frames; 0 = the whole stream of 2**31), height, width, seed, device (where
     to render). The splits "train", "val" and "test" are disjoint streams of scenes.
-    `frame_source(device)` renders the same frames at 320x240 straight on a device.
+    `frame_source(device, compile)` renders the same frames at 320x240 straight on a device.
     """
 
     def __init__(
@@ -1115,27 +1115,29 @@ class SyntheticDataset:
         return make_sample(frames.image[0].permute(1, 2, 0).cpu().numpy(), frames.depth[0].cpu().numpy(),
                            frames.intrinsics, f"synthetic_{self.split}{self.seed}_{index:06d}")
 
-    def frame_source(self, device: torch.device | str) -> SyntheticFrames:
-        return SyntheticFrames(self.seed, device, FRAME_HEIGHT, FRAME_WIDTH, self.split, length=len(self))
+    def frame_source(self, device: torch.device | str, compile: bool = False) -> SyntheticFrames:
+        return SyntheticFrames(self.seed, device, FRAME_HEIGHT, FRAME_WIDTH, self.split, length=len(self),
+                               compile=compile)
 
 
 def write_folder(
     out_dir: str | Path, n: int, split: str = "train", seed: int = 0, height: int = NYU_HEIGHT,
-    width: int = NYU_WIDTH, device: torch.device | str | None = None, preview: int = 12,
+    width: int = NYU_WIDTH, device: torch.device | str | None = None, preview: int = 12, compile: bool = False,
 ) -> Path:
     """Render frames 0..n-1 of (seed, split) into `out_dir` in the folder layout (folder.py).
 
     Writes NAME_rgb.png, NAME_depth.png (16-bit millimetres, 0 = hole), manifest.json (a
     list of entries with name, intrinsics at this size, dataset, source and license, like
     the real-rgbd folder) and preview.png (image beside coloured depth, the first `preview`
-    frames). Returns the folder.
+    frames). compile: torch.compile the renderer's stages (see SyntheticFrames). Returns the
+    folder.
     """
     from ..visualize import colorize
     from .folder import write_frame, write_manifest
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    source = SyntheticFrames(seed, device, height, width, split, length=max(n, 1))
+    source = SyntheticFrames(seed, device, height, width, split, length=max(n, 1), compile=compile)
     entries, tiles = [], []
     for start in range(0, n, source.chunk):
         frames = source.render(torch.arange(start, min(start + source.chunk, n)))
