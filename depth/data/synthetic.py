@@ -229,14 +229,18 @@ def _room_exit(origin: Tensor, direction: Tensor, lo: Tensor, hi: Tensor) -> tup
     round reaches one space further, SPACE_CHAIN rounds a chain like room, door passage,
     room beyond.
     """
-    entry, exit = _slab_interval(origin, direction, lo, hi)
-    reach = torch.where((entry <= 0) & (exit > 0), exit, 0.0).amax(1)
+    entry, exit = _slab_interval(origin, direction, lo, hi)  # finite (see _slab_interval)
+    # masks multiply rather than select: several times faster on a CPU, and exact here
+    reach = (exit * ((entry <= 0) & (exit > 0))).amax(1)
     for _ in range(min(SPACE_CHAIN, lo.shape[1] - 1)):
         joined = (entry <= reach[:, None] + 1e-5) & (exit > reach[:, None])
-        reach = torch.maximum(reach, torch.where(joined, exit, 0.0).amax(1))
+        reach = torch.maximum(reach, (exit * joined).amax(1))
     reach = torch.nan_to_num(reach, nan=FAR).clamp(_EPS, FAR)
     leaving = (entry <= reach[:, None] + 1e-5) & ((exit - reach[:, None]).abs() <= 1e-4 * reach[:, None] + 1e-5)
-    return reach, _first_min(torch.where(leaving, 0.0, 1.0), 1)[1]
+    # the first space left through (space 0 if none matches): the largest of S - index
+    spaces = lo.shape[1]
+    countdown = constant([[float(spaces - s)] for s in range(spaces)], lo.device)
+    return reach, ((spaces - (leaving * countdown).amax(1)) % spaces).long()
 
 
 def _turn(vectors: Tensor, yaw: Tensor) -> Tensor:
