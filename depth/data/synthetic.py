@@ -259,15 +259,38 @@ def _groups(scene: Scene) -> list[tuple[slice, Tensor, Tensor]]:
     return groups
 
 
-def _object_intervals(scene: Scene, origin: Tensor, direction: Tensor) -> list[tuple[int, Tensor, Tensor]]:
+def _object_intervals(
+    scene: Scene, origin: Tensor, direction: Tensor, used_only: bool = False,
+) -> list[tuple[int, Tensor, Tensor]]:
     """Entry and exit parameters (B, K, P) of rays (origin (B, 1 or P, 3), direction
-    (B, P, 3)) through every box group and the cylinders: (first surface id, entry, exit) each."""
+    (B, P, 3)) through every box group and the cylinders: (first surface id, entry, exit) each.
+
+    used_only: on a CPU, test only as many slots of each group as the busiest frame uses (for
+    any-hit queries: the objects are then in another order, so the ids mean nothing).
+    """
     intervals = []
     for slots, yaw, pivot in _groups(scene):
         o = _turn(origin - pivot[:, None], -yaw[:, None])
         d = _turn(direction, -yaw[:, None])
-        intervals.append((slots.start, *_slab_interval(o, d, scene.box_lo[:, slots], scene.box_hi[:, slots])))
-    return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, scene.cylinders))]
+        lo, hi = scene.box_lo[:, slots], scene.box_hi[:, slots]
+        if used_only:
+            lo, hi = _used_first(torch.cat([lo, hi], -1), lo[..., 1] < VOID - 1).split(3, -1)
+        intervals.append((slots.start, *_slab_interval(o, d, lo, hi)))
+    cylinders = scene.cylinders
+    if used_only:
+        cylinders = _used_first(cylinders, cylinders[..., 3] < VOID - 1)
+    return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, cylinders))]
+
+
+def _used_first(table: Tensor, used: Tensor) -> Tensor:
+    """A per-slot table (B, K, C) with the rows frames use (used: (B, K) bool) moved first and
+    cut to the most that any frame uses: about half the slots are parked, and testing them
+    costs as much as testing real objects. Eager CPU only, as in _nearest_pairs."""
+    if table.device.type != "cpu" or torch.compiler.is_compiling():
+        return table
+    keep = max(1, int(used.sum(1).max()))
+    order = torch.argsort(used.logical_not().to(torch.uint8), dim=1, stable=True)[:, :keep]
+    return torch.gather(table, 1, order[..., None].expand(-1, -1, table.shape[2]))
 
 
 def _nearest_object(scene: Scene, origin: Tensor, direction: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
@@ -298,7 +321,7 @@ def _blocked(scene: Scene, origin: Tensor, target: Tensor) -> Tensor:
     direction = target - origin
     room, _ = _room_exit(origin, direction, scene.space_lo, scene.space_hi)
     blocked = room < 1.0
-    for _, entry, exit in _object_intervals(scene, origin, direction):
+    for _, entry, exit in _object_intervals(scene, origin, direction, used_only=True):
         entry = entry.clamp(min=_EPS)  # any hit will do: cheaper than finding the nearest
         blocked |= ((entry <= exit) & (entry < 1.0)).any(1)
     return blocked
