@@ -274,23 +274,30 @@ def _object_intervals(
         d = _turn(direction, -yaw[:, None])
         lo, hi = scene.box_lo[:, slots], scene.box_hi[:, slots]
         if used_only:
-            lo, hi = _used_first(torch.cat([lo, hi], -1), lo[..., 1] < VOID - 1).split(3, -1)
+            lo, hi = _used_first(torch.cat([lo, hi], -1), lo[..., 1] < VOID - 1)[0].split(3, -1)
         intervals.append((slots.start, *_slab_interval(o, d, lo, hi)))
     cylinders = scene.cylinders
     if used_only:
-        cylinders = _used_first(cylinders, cylinders[..., 3] < VOID - 1)
+        cylinders = _used_first(cylinders, cylinders[..., 3] < VOID - 1)[0]
     return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, cylinders))]
 
 
-def _used_first(table: Tensor, used: Tensor) -> Tensor:
+def _used_first(table: Tensor, used: Tensor) -> tuple[Tensor, Tensor]:
     """A per-slot table (B, K, C) with the rows frames use (used: (B, K) bool) moved first and
-    cut to the most that any frame uses: about half the slots are parked, and testing them
-    costs as much as testing real objects. Eager CPU only, as in _nearest_pairs."""
+    cut to the most that any frame uses, and the slot (B, K') each row came from. About half
+    the slots are parked, and testing them costs as much as testing real objects. Eager CPU
+    only, as in _nearest_pairs: elsewhere the table stays whole."""
     if table.device.type != "cpu" or torch.compiler.is_compiling():
-        return table
+        return table, torch.arange(table.shape[1], device=table.device).expand(table.shape[0], -1)
     keep = max(1, int(used.sum(1).max()))
     order = torch.argsort(used.logical_not().to(torch.uint8), dim=1, stable=True)[:, :keep]
-    return torch.gather(table, 1, order[..., None].expand(-1, -1, table.shape[2]))
+    return torch.gather(table, 1, order[..., None].expand(-1, -1, table.shape[2])), order
+
+
+def _used_spaces(scene: Scene) -> tuple[Tensor, Tensor, Tensor]:
+    """The spaces some frame uses: lo, hi (B, S', 3) and their slots (B, S') (see _used_first)."""
+    spaces, slots = _used_first(torch.cat([scene.space_lo, scene.space_hi], -1), scene.space_lo[..., 1] < VOID - 1)
+    return *spaces.split(3, -1), slots
 
 
 def _nearest_object(scene: Scene, origin: Tensor, direction: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
@@ -319,7 +326,7 @@ def _blocked(scene: Scene, origin: Tensor, target: Tensor) -> Tensor:
     segment is t in (0, 1); the room shell blocks too (a light in the next room).
     """
     direction = target - origin
-    room, _ = _room_exit(origin, direction, scene.space_lo, scene.space_hi)
+    room, _ = _room_exit(origin, direction, *_used_spaces(scene)[:2])
     blocked = room < 1.0
     for _, entry, exit in _object_intervals(scene, origin, direction, used_only=True):
         entry = entry.clamp(min=_EPS)  # any hit will do: cheaper than finding the nearest
@@ -421,7 +428,9 @@ def _camera_hits(
     u = (torch.arange(columns, device=device)[None, :, None, None] * TILE + offsets[None, None, None, :])
     v, u = torch.broadcast_tensors(v, u)  # (rows, columns, TILE, TILE)
     origin, direction = camera_rays(scene, v.reshape(-1), u.reshape(-1), intrinsics)
-    t_room, space = _room_exit(origin, direction, scene.space_lo, scene.space_hi)
+    space_lo, space_hi, space_slots = _used_spaces(scene)
+    t_room, space = _room_exit(origin, direction, space_lo, space_hi)
+    space = torch.gather(space_slots, 1, space)
     nearest = _pack(t_room, n_box + n_cyl + space * FACES)  # the face is settled later
     by_tile = direction.view(batch, tiles, tile_pixels, 3)
 
