@@ -618,17 +618,16 @@ def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
     """
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0
-    fx, fy = (fx * fx * (3 - 2 * fx))[None], (fy * fy * (3 - 2 * fy))[None]
+    fx, fy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)
     # lattice point (i, j) gets the hash of ((i * 0x9E3779B1 + j) mod 2**32) ^ seed
     key = x0.int() * _GOLDEN + y0.int()
+    corners = [_halves(mix32((key + offset) ^ seed)) for offset in (0, 1, _GOLDEN, _GOLDEN + 1)]
 
-    def at(offset: int) -> Tensor:
-        return torch.stack(_halves(mix32((key + offset) ^ seed)))
+    def blend(c00: Tensor, c01: Tensor, c10: Tensor, c11: Tensor) -> Tensor:
+        bottom, top = c00 + (c10 - c00) * fx, c01 + (c11 - c01) * fx
+        return bottom + (top - bottom) * fy
 
-    c00, c01, c10, c11 = at(0), at(1), at(_GOLDEN), at(_GOLDEN + 1)
-    bottom, top = c00 + (c10 - c00) * fx, c01 + (c11 - c01) * fx
-    blended = bottom + (top - bottom) * fy
-    return blended[0], blended[1]
+    return blend(*(c[0] for c in corners)), blend(*(c[1] for c in corners))
 
 
 def _texture(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tensor) -> Tensor:
