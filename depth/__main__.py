@@ -134,11 +134,14 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import bench_training
+    from .bench import bench_rendering, bench_training
 
-    print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
-                         compile=args.compile, data=args.data, data_path=args.data_path,
-                         frames=args.frames))
+    if args.what == "render":
+        print(bench_rendering(device=args.device, frames=args.frames or 128, compile=args.compile))
+    else:
+        print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
+                             compile=args.compile, data=args.data, data_path=args.data_path,
+                             frames=args.frames or 2048))
     return 0
 
 
@@ -232,15 +235,16 @@ def main(argv: list[str] | None = None) -> int:
                             "about 1.6x faster on a CPU; for big pools")
     synth.set_defaults(run=_synth)
 
-    bench = commands.add_parser("bench", help="speed: model alone vs the whole training loop")
-    bench.add_argument("what", choices=["train"], help="what to measure")
+    bench = commands.add_parser("bench", help="speed: model alone vs the training loop, or the renderer's stages")
+    bench.add_argument("what", choices=["train", "render"], help="what to measure")
     bench.add_argument("--batch-size", type=int, default=32)
     bench.add_argument("--steps", type=int, default=60, help="steps per timing")
     bench.add_argument("--device", default=None)
     bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
     bench.add_argument("--data", default="synthetic", help="dataset the loop trains on")
     bench.add_argument("--data-path", default="")
-    bench.add_argument("--frames", type=int, default=2048, help="frames in the training pool")
+    bench.add_argument("--frames", type=int, default=None,
+                       help="train: frames in the training pool (2048); render: frames timed (128)")
     bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)

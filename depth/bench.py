@@ -9,10 +9,10 @@ it is measured against, so the ratios show what our own code adds:
 - training: forward + backward + SGD step on one fixed batch ("model alone") vs the whole
   training loop of `depth.train` (frames gathered from the device pool, augmented, targets
   built, then the same step), read from its own log;
-- the renderer: synthetic frames per second at 320x240.
+- the renderer: synthetic frames per second at 320x240, and the time of each of its stages.
 
-`python -m depth bench train` prints the training figures; `python bench.py` prints all of
-them with the app's.
+`python -m depth bench train` prints the training figures, `python -m depth bench render` the
+renderer's stages; `python bench.py` prints all of them with the app's.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .data.augment import augment, identity_params, output_targets
-from .data.synthetic import SyntheticFrames
+from .data.synthetic import Stages, SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
 from .predict import DepthModel, resolve_device
@@ -148,6 +149,49 @@ def renderer_speed(device: torch.device, batch_size: int, repeats: int = 5, comp
     _sync(device)
     first_call_s = time.perf_counter() - start
     return {"fps": batch_size / median_seconds(render, device, repeats, warmup=1), "first_call_s": first_call_s}
+
+
+def renderer_stages(device: torch.device, frames: int = 128, compile: bool = False) -> dict[str, float]:
+    """Milliseconds per frame in each stage of the synthetic renderer at 320x240, rendering as
+    `SyntheticFrames` does (its default chunk and pass sizes), after one warm-up chunk:
+    `Stages`' six stages, "scenes and the rest" (scene generation, merging passes) and "total"."""
+    seconds = dict.fromkeys([f.name for f in fields(Stages)], 0.0)
+
+    def timed(name: str, stage: Callable) -> Callable:
+        def run(*args: object) -> object:
+            _sync(device)
+            start = time.perf_counter()
+            out = stage(*args)
+            _sync(device)
+            seconds[name] += time.perf_counter() - start
+            return out
+        return run
+
+    source = SyntheticFrames(seed=0, device=device, compile=compile)
+    source.stages = Stages(**{name: timed(name, getattr(source.stages, name)) for name in seconds})
+    source.render(torch.arange(source.chunk))
+    seconds.update(dict.fromkeys(seconds, 0.0))
+    _sync(device)
+    start = time.perf_counter()
+    for first in range(source.chunk, source.chunk + frames, source.chunk):
+        source.render(torch.arange(first, first + source.chunk))
+    _sync(device)
+    rendered = -(-frames // source.chunk) * source.chunk
+    total = time.perf_counter() - start
+    result = {name: 1000 * value / rendered for name, value in seconds.items()}
+    result["scenes and the rest"] = 1000 * (total - sum(seconds.values())) / rendered
+    result["total"] = 1000 * total / rendered
+    return result
+
+
+def bench_rendering(device: str | None = None, frames: int = 128, compile: bool = False) -> str:
+    """A Markdown table: the renderer's milliseconds per frame, stage by stage."""
+    device = resolve_device(device)
+    stages = renderer_stages(device, frames, compile)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    lines = [f"Synthetic rooms, 320x240, {name}, compile={compile}: {1000 / stages['total']:.1f} frames/s",
+             "", "| stage | ms per frame |", "|---|---|"]
+    return "\n".join(lines + [f"| {stage} | {ms:.2f} |" for stage, ms in stages.items()])
 
 
 def bench_training(batch_size: int = 32, steps: int = 60, device: str | None = None, compile: bool = False,

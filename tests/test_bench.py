@@ -25,3 +25,12 @@ def test_training_and_renderer_speeds_are_positive(small_net):
     assert bench.model_alone("fine", batch_size=2, steps=1, device=CPU, compile=False, fc_width=16, repeats=1) > 0
     speed = bench.renderer_speed(CPU, batch_size=1, repeats=1)
     assert speed["fps"] > 0 and speed["first_call_s"] > 0
+
+
+def test_renderer_stages_add_up_to_the_total():
+    stages = bench.renderer_stages(CPU, frames=1)
+    assert set(stages) == {"trace", "texture", "visibility", "shade", "camera", "kinect", "scenes and the rest",
+                           "total"}
+    assert all(ms > 0 for ms in stages.values())
+    parts = sum(ms for name, ms in stages.items() if name != "total")
+    assert math.isclose(parts, stages["total"], rel_tol=1e-6)
