@@ -125,6 +125,18 @@ def test_a_frame_is_the_same_alone_and_inside_a_batch():
     assert (alone.valid[0] != batch.valid[2]).float().mean() < 0.002
 
 
+def test_fixed_shapes_give_the_frames_of_the_trimmed_cpu_path(monkeypatch):
+    # eager CPU rendering trims pair budgets and object lists to what the frames use; a GPU
+    # and torch.compile keep fixed shapes: the frames must not depend on which path ran
+    source = SyntheticFrames(seed=2, height=SMALL[0], width=SMALL[1])
+    trimmed = source.render(torch.arange(4))
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    fixed = source.render(torch.arange(4))
+    assert torch.allclose(trimmed.true_depth, fixed.true_depth, rtol=1e-5, atol=1e-5)
+    assert torch.equal(trimmed.valid, fixed.valid)
+    assert (trimmed.image.int() - fixed.image.int()).abs().float().mean() < 0.05
+
+
 def test_frames_are_finite_within_range_and_mostly_valid():
     frames = SyntheticFrames(seed=1, height=120, width=160).render(torch.arange(8))
     assert frames.image.dtype == torch.uint8 and frames.image.shape == (8, 3, 120, 160)
