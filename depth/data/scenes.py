@@ -1551,7 +1551,7 @@ def random_scenes(draws: Draws) -> Scene:
     d, m = draws, Materials(draws)
     room = _Room(d, m)
     camera_pos, camera_ypr = _camera(d, room)
-    W, D, H = room.width, room.depth, room.height
+    W, H = room.width, room.height
     zero = torch.zeros_like(W)
 
     occupied = _Occupancy()

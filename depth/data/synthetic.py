@@ -36,11 +36,14 @@ Rendering a batch (`render`, in stages that `Stages.compiled()` can compile one 
    (at most MAX_DEPTH), and small random speckles. Depth itself is never perturbed: where
    there is a reading, it is exact.
 
-Everything is batched tensor code with fixed shapes and no `.item()`, the same on CPU and
-CUDA, laid out for eager CPU speed too: per-pixel values are contiguous (B, P) rows (vectors
-channel-first), hashes int32, and selections arithmetic rather than torch.where. The
-per-frame parameters come from counter-based hashes, so frame k of a stream is the same alone
-or in any batch (up to float rounding of a few transcendental functions).
+Everything is batched tensor code, the same on CPU and CUDA, laid out for eager CPU speed
+too: per-pixel values are contiguous (B, P) rows (vectors channel-first), hashes int32, and
+selections arithmetic rather than torch.where. On a GPU and under torch.compile every shape is
+fixed and nothing waits for the device (no `.item()`); eager on a CPU, where that costs
+nothing, the lists of objects to test are cut to what the frames of a pass use
+(`_nearest_pairs`, `_used_first`), with the same result. The per-frame parameters come from
+counter-based hashes, so frame k of a stream is the same alone or in any batch (up to float
+rounding of a few transcendental functions).
 
 Public: `nyu_intrinsics`, `trace`, `render`, `Frames`, `Sensor` (`random_sensor`,
 `ideal_sensor`), `SyntheticFrames` (a FrameSource), the "synthetic" dataset
@@ -593,8 +596,6 @@ def trace(scene: Scene, height: int, width: int, intrinsics: tuple[float, float,
 
 
 # ----------------------------------------------------------------------------- textures
-
-
 
 _GOLDEN = -0x61C8864F  # 0x9E3779B1 (2**32 / the golden ratio) as a signed 32-bit integer
 
