@@ -47,6 +47,9 @@ OUTPUT_FILES = {"coarse": "coarse.safetensors", "fine": "model.safetensors"}
 # launches, not arithmetic (about 0.8 ms of host time per step, compiled, against a 5-6 ms
 # step), so STEPS_PER_DRAW steps share one set of launches.
 STEPS_PER_DRAW = 8
+# With compile on, the synthetic renderer is compiled too for pools this big (or rendering on
+# the fly): compiling it takes minutes once, and pays off only over many frames.
+COMPILED_RENDERER_FRAMES = 20_000
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class TrainConfig:
     loss_lambda: float = 0.5
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
-    compile: bool = False  # torch.compile the networks and the synthetic renderer (CUDA)
+    compile: bool = False  # torch.compile the networks, and the renderer of big synthetic pools (CUDA)
     log_every: int = 100  # steps
     val_every: int = 100_000  # samples
     checkpoint_every: int = 100_000  # samples
@@ -259,7 +262,7 @@ def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.d
     options = {"n": count} if cfg.data == "synthetic" else {}
     dataset = open_dataset(cfg.data, path or None, split, **options)
     if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
-        source = dataset.frame_source(device, compile=cfg.compile)
+        source = dataset.frame_source(device, compile=cfg.compile and not 0 < count < COMPILED_RENDERER_FRAMES)
         return TensorPool.from_source(source, count, device) if count else source
     return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}")
 

@@ -152,3 +152,17 @@ def test_trains_on_synthetic_rooms_by_dataset_name(tmp_path, pool_frames):
     rows = [row for row in _rows(Path(cfg.out)) if row["kind"] == "train"]
     assert len(rows) == 3 and all(np.isfinite(row["loss"]) for row in rows)
     assert depth.load_model(weights, device="cpu").info["trained_on"] == "synthetic, split train"
+
+
+def test_compile_compiles_the_renderer_only_where_it_pays_off(monkeypatch):
+    from depth import train
+    from depth.data.synthetic import SyntheticDataset
+
+    asked = []
+    monkeypatch.setattr(SyntheticDataset, "frame_source",
+                        lambda self, device, compile=False: asked.append(compile) or self.source)
+    monkeypatch.setattr(train.TensorPool, "from_source", lambda source, count, device: source)
+    cfg = train.TrainConfig(compile=True)
+    for count in (8, train.COMPILED_RENDERER_FRAMES, 0):  # small pool, big pool, on the fly
+        train._frames(cfg, "", "val", count, torch.device("cpu"))
+    assert asked == [False, True, True]
