@@ -136,12 +136,16 @@ def _synth(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_rendering, bench_training
 
-    if args.what == "render":
-        print(bench_rendering(device=args.device, frames=args.frames or 128, compile=args.compile))
-    else:
-        print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
-                             compile=args.compile, data=args.data, data_path=args.data_path,
-                             frames=args.frames or 2048))
+    try:
+        if args.what == "render":
+            print(bench_rendering(device=args.device, frames=args.frames or 128, compile=args.compile))
+        else:
+            print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
+                                 compile=args.compile, data=args.data, data_path=args.data_path,
+                                 frames=args.frames or 2048))
+    except ValueError as error:  # a bad device or count
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

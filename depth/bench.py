@@ -155,6 +155,8 @@ def renderer_stages(device: torch.device, frames: int = 128, compile: bool = Fal
     """Milliseconds per frame in each stage of the synthetic renderer at 320x240, rendering as
     `SyntheticFrames` does (its default chunk and pass sizes), after one warm-up chunk:
     `Stages`' six stages, "scenes and the rest" (scene generation, merging passes) and "total"."""
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
     seconds = dict.fromkeys([f.name for f in fields(Stages)], 0.0)
 
     def timed(name: str, stage: Callable) -> Callable:

@@ -117,3 +117,10 @@ def test_synth_compile_reaches_the_renderer(tmp_path, monkeypatch):
     monkeypatch.setattr(synthetic, "write_folder", lambda out, n, **kwargs: options.update(kwargs) or out)
     assert main(["synth", "--n", "1", "--out", str(tmp_path), "--compile", "--device", "cpu"]) == 0
     assert options["compile"] is True
+
+
+def test_bench_rejects_a_bad_device_or_frame_count(capsys):
+    assert main(["bench", "render", "--frames", "-3", "--device", "cpu"]) == 2
+    assert "frames must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "render", "--device", "nonsense"]) == 2
+    assert "unknown device 'nonsense'" in capsys.readouterr().err
