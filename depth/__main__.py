@@ -123,12 +123,11 @@ def _synth(args: argparse.Namespace) -> int:
     from .data.synthetic import write_folder
 
     try:
-        device = resolve_device(args.device)
-    except ValueError as error:
+        out = write_folder(args.out, args.n, split=args.split, seed=args.seed, height=args.height,
+                           width=args.width, device=resolve_device(args.device), compile=args.compile)
+    except ValueError as error:  # a bad device, count or frame size
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = write_folder(args.out, args.n, split=args.split, seed=args.seed, height=args.height,
-                       width=args.width, device=device, compile=args.compile)
     print(f"wrote {args.n} frames, manifest.json and preview.png to {out}", file=sys.stderr)
     return 0
 

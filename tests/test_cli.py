@@ -124,3 +124,15 @@ def test_bench_rejects_a_bad_device_or_frame_count(capsys):
     assert "frames must be at least 1" in capsys.readouterr().err
     assert main(["bench", "render", "--device", "nonsense"]) == 2
     assert "unknown device 'nonsense'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--n", "0"], "number of frames must be at least 1"),
+    (["--n", "1", "--width", "0"], "frames must be 8 to 4096 pixels a side, got 0x480"),
+    (["--n", "1", "--height", "100000"], "got 640x100000"),
+    (["--n", "1", "--device", "nonsense"], "unknown device 'nonsense'"),
+])
+def test_synth_rejects_bad_options_with_a_message(tmp_path, capsys, options, message):
+    assert main(["synth", "--out", str(tmp_path / "rooms"), *options]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "rooms").exists()

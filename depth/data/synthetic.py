@@ -79,6 +79,7 @@ _MISS = 1e9  # ray parameter standing for "no hit"
 _M32 = 0xFFFFFFFF  # the low 32 bits
 
 SPLITS = ("train", "val", "test")
+MIN_SIDE, MAX_SIDE = 8, 4096  # pixels: the frame sizes the renderer accepts
 
 
 # ----------------------------------------------------------------------------- camera
@@ -1108,6 +1109,8 @@ class SyntheticFrames:
         width: int = FRAME_WIDTH, split: str = "train", length: int = 2**31, chunk: int | None = None,
         compile: bool = False,
     ) -> None:
+        if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+            raise ValueError(f"frames must be {MIN_SIDE} to {MAX_SIDE} pixels a side, got {width}x{height}")
         self.stream = stream_id(seed, split)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.height, self.width, self.length = height, width, length
@@ -1196,9 +1199,11 @@ def write_folder(
     from ..visualize import colorize
     from .folder import write_frame, write_manifest
 
+    if n < 1:
+        raise ValueError(f"the number of frames must be at least 1, got {n}")
+    source = SyntheticFrames(seed, device, height, width, split, length=n, compile=compile)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    source = SyntheticFrames(seed, device, height, width, split, length=max(n, 1), compile=compile)
     entries, tiles = [], []
     for start in range(0, n, source.chunk):
         frames = source.render(torch.arange(start, min(start + source.chunk, n)))
