@@ -11,7 +11,7 @@ CPU = torch.device("cpu")
 def test_median_seconds_times_the_work_after_warm_up():
     calls = []
     seconds = bench.median_seconds(lambda: calls.append(1), CPU, repeats=3, warmup=2)
-    assert len(calls) == 5 and 0 <= seconds < 0.01
+    assert len(calls) == 5 and 0 <= seconds < 1.0  # appending to a list: far under a second, even when busy
 
 
 def test_forward_vs_predict_reports_both_and_their_ratio(small_net):
