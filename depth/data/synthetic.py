@@ -136,25 +136,13 @@ def camera_axes(ypr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 # Rays come as origin (B, 1, 3) (shared by all rays of a frame) or (B, P, 3), and direction
 # (B, P, 3); a hit is the ray parameter t with point = origin + t * direction. Per-object
 # work is laid out (B, objects, P), so objects are tested against rays in one broadcast
-# expression and the nearest is a reduction over dim 1. Camera rays test each object only in
-# the screen tiles it can appear in (`_camera_hits`); shadow rays, few, test every object.
+# expression. Camera rays test each object only in the screen tiles it can appear in and keep
+# the nearest hit (`_camera_hits`); shadow rays, few, test every object and stop at any hit.
 
 SPACE_CHAIN = 2  # spaces a ray can pass into beyond the ones it starts in (door passage, room beyond)
 TILE = 16  # pixels per side of the screen tiles camera rays are culled by
 BOX_PAIRS = 4.0  # (tile, box) pairs a frame tests, per tile of the frame (random rooms see 1.2 on average)
 CYLINDER_PAIRS = 0.5  # (tile, cylinder) pairs a frame tests, per tile (random rooms: 0.04)
-
-
-def _first_min(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """The minimum along `dim` and the first index where it occurs. (Same as Tensor.min(dim),
-    which is many times slower on CPU than amin and a comparison.)"""
-    least = values.amin(dim, keepdim=True)
-    shape = [1] * values.dim()
-    shape[dim] = values.shape[dim]
-    rank = torch.arange(values.shape[dim], device=values.device, dtype=torch.float32).view(shape)
-    # float ranks: reductions over int64 are not vectorised on CPU
-    index = torch.where(values == least, rank, float(values.shape[dim])).amin(dim).long()
-    return least.squeeze(dim), index
 
 
 def _slab_interval(origin: Tensor, direction: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
@@ -204,22 +192,10 @@ def _cylinder_interval(origin: Tensor, direction: Tensor, cylinders: Tensor) -> 
     return torch.maximum(entry, torch.minimum(t1, t2)), torch.minimum(exit, torch.maximum(t1, t2))
 
 
-def _nearest(entry: Tensor, exit: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
-    """The nearest hit among K objects from their (B, K, P) entry/exit parameters, before
-    t_max (a float or (B, P)).
-
-    Returns t (B, P) (_MISS where no object is hit in (_EPS, t_max)) and the object's index
-    (B, P). A NaN (a ray exactly parallel to, and in the plane of, a box face) counts as a miss.
-    """
-    t = _hit(entry, exit)
-    if isinstance(t_max, Tensor):
-        t_max = t_max[:, None]  # (B, P): one limit per ray
-    return _first_min(torch.where(t < t_max, t, _MISS), 1)
-
-
 def _hit(entry: Tensor, exit: Tensor) -> Tensor:
     """The ray parameter of the hit from entry and exit parameters: entry where the ray enters
-    the object beyond _EPS, else _MISS (also for NaN)."""
+    the object beyond _EPS, else _MISS (also for NaN: a ray exactly parallel to, and in the
+    plane of, a face counts as a miss)."""
     entry = entry.clamp(min=_EPS)
     return torch.where(entry <= exit, entry, _MISS)
 
@@ -265,12 +241,13 @@ def _groups(scene: Scene) -> list[tuple[slice, Tensor, Tensor]]:
 
 def _object_intervals(
     scene: Scene, origin: Tensor, direction: Tensor, used_only: bool = False,
-) -> list[tuple[int, Tensor, Tensor]]:
+) -> list[tuple[Tensor, Tensor]]:
     """Entry and exit parameters (B, K, P) of rays (origin (B, 1 or P, 3), direction
-    (B, P, 3)) through every box group and the cylinders: (first surface id, entry, exit) each.
+    (B, P, 3)) through every box group and the cylinders: one (entry, exit) per group, then
+    the cylinders'. Objects keep their slot order, so index k of a group is its k-th slot.
 
-    used_only: on a CPU, test only as many slots of each group as the busiest frame uses (for
-    any-hit queries: the objects are then in another order, so the ids mean nothing).
+    used_only: on a CPU, test only as many slots of each group as the busiest frame uses,
+    those first (for questions that do not need to know which object was hit).
     """
     intervals = []
     for slots, yaw, pivot in _groups(scene):
@@ -279,11 +256,11 @@ def _object_intervals(
         lo, hi = scene.box_lo[:, slots], scene.box_hi[:, slots]
         if used_only:
             lo, hi = _used_first(torch.cat([lo, hi], -1), lo[..., 1] < VOID - 1)[0].split(3, -1)
-        intervals.append((slots.start, *_slab_interval(o, d, lo, hi)))
+        intervals.append(_slab_interval(o, d, lo, hi))
     cylinders = scene.cylinders
     if used_only:
         cylinders = _used_first(cylinders, cylinders[..., 3] < VOID - 1)[0]
-    return intervals + [(scene.box_lo.shape[1], *_cylinder_interval(origin, direction, cylinders))]
+    return intervals + [_cylinder_interval(origin, direction, cylinders)]
 
 
 def _used_first(table: Tensor, used: Tensor) -> tuple[Tensor, Tensor]:
@@ -304,20 +281,6 @@ def _used_spaces(scene: Scene) -> tuple[Tensor, Tensor, Tensor]:
     return *spaces.split(3, -1), slots
 
 
-def _nearest_object(scene: Scene, origin: Tensor, direction: Tensor, t_max: Tensor | float) -> tuple[Tensor, Tensor]:
-    """The nearest box or cylinder hit in (_EPS, t_max), testing every object: t (B, P) and
-    surface id (B, P) (box slot k is k, cylinder j is N + j)."""
-    best_t = best_id = None
-    for first, entry, exit in _object_intervals(scene, origin, direction):
-        t, index = _nearest(entry, exit, t_max)
-        if best_t is None:
-            best_t, best_id = t, index + first
-        else:
-            closer = t < best_t
-            best_t, best_id = torch.where(closer, t, best_t), torch.where(closer, index + first, best_id)
-    return best_t, best_id
-
-
 def _slot_groups(scene: Scene) -> Tensor:
     """(N,) int64: the group of each box slot."""
     return constant([g for g, size in enumerate(scene.group_sizes) for _ in range(size)], scene.device, torch.int64)
@@ -332,7 +295,7 @@ def _blocked(scene: Scene, origin: Tensor, target: Tensor) -> Tensor:
     direction = target - origin
     room, _ = _room_exit(origin, direction, *_used_spaces(scene)[:2])
     blocked = room < 1.0
-    for _, entry, exit in _object_intervals(scene, origin, direction, used_only=True):
+    for entry, exit in _object_intervals(scene, origin, direction, used_only=True):
         entry = entry.clamp(min=_EPS)  # any hit will do: cheaper than finding the nearest
         blocked |= ((entry <= exit) & (entry < 1.0)).any(1)
     return blocked
@@ -392,7 +355,7 @@ def _nearest_pairs(keys: Tensor, per_tile: float) -> tuple[Tensor, Tensor, Tenso
     objects crowd into a few tiles: most tiles see none or one.
 
     On a CPU (eager) the budget shrinks to the most pairs any frame of the batch can see
-    (typically half of it): the same result for less work. GPUs and compiled graphs keep the
+    (random rooms use about a third of it on average): the same result for less work. GPUs and compiled graphs keep the
     fixed budget: the shapes would depend on the data.
     """
     batch, tiles, objects = keys.shape
@@ -560,7 +523,7 @@ def trace(scene: Scene, height: int, width: int, intrinsics: tuple[float, float,
     local_x, local_y, local_z = cos * dx - sin * dz, y - pivot_y, sin * dx + cos * dz
     gaps = [local_x - lo_x, hi_x - local_x, local_y - lo_y, hi_y - local_y, local_z - lo_z, hi_z - local_z]
     nearest, face = gaps[0].abs(), torch.zeros_like(x)
-    for index, gap in enumerate(gaps[1:], 1):  # the first of equal gaps wins, as in _first_min
+    for index, gap in enumerate(gaps[1:], 1):  # the first of equal gaps wins
         gap = gap.abs()
         face = _select(gap < nearest, index, face)
         nearest = torch.minimum(nearest, gap)
