@@ -120,7 +120,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .data.synthetic import write_folder
+    from .synthetic import write_folder
 
     try:
         out = write_folder(args.out, args.n, split=args.split, seed=args.seed, height=args.height,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .data.augment import augment, identity_params, output_targets
-from .data.synthetic import Stages, SyntheticFrames
+from .synthetic import Stages, SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
 from .predict import DepthModel, resolve_device

@@ -111,7 +111,7 @@ def test_synth_writes_a_folder_dataset(tmp_path):
 
 
 def test_synth_compile_reaches_the_renderer(tmp_path, monkeypatch):
-    import depth.data.synthetic as synthetic
+    import depth.synthetic as synthetic
 
     options = {}
     monkeypatch.setattr(synthetic, "write_folder", lambda out, n, **kwargs: options.update(kwargs) or out)

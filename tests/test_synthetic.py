@@ -9,11 +9,13 @@ import torch
 from PIL import Image
 
 from depth.data import open_dataset
-from depth.data.scenes import Draws, frame_keys, mix32, random_scenes, simple_scene
-from depth.data.synthetic import (
-    FAR, MAX_DEPTH, MIN_DEPTH, SyntheticFrames, _blocked, _hit, _object_intervals, _room_exit, camera_rays,
-    ideal_sensor, nyu_intrinsics, render, stream_id, trace, write_folder,
+from depth.synthetic import (
+    MAX_DEPTH, MIN_DEPTH, SyntheticFrames, ideal_sensor, nyu_intrinsics, random_scenes, render, simple_scene,
+    stream_id, trace, write_folder,
 )
+from depth.synthetic.camera import camera_rays
+from depth.synthetic.hashing import Draws, frame_keys, mix32
+from depth.synthetic.raycast import FAR, _blocked, _hit, _object_intervals, _room_exit
 
 SMALL = (60, 80)  # height, width: fast, and not a multiple of the culling tile
 

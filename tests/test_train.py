@@ -156,7 +156,7 @@ def test_trains_on_synthetic_rooms_by_dataset_name(tmp_path, pool_frames):
 
 def test_compile_compiles_the_renderer_only_where_it_pays_off(monkeypatch):
     from depth import train
-    from depth.data.synthetic import SyntheticDataset
+    from depth.synthetic import SyntheticDataset
 
     asked = []
     monkeypatch.setattr(SyntheticDataset, "frame_source",
