@@ -132,6 +132,26 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace) -> int:
+    from .data import open_dataset
+    from .stats import dataset_stats, format_stats
+
+    if args.limit is not None and args.limit < 1:
+        print(f"error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
+        return 2
+    try:
+        dataset = open_dataset(args.data, args.path, args.split)
+        stats = dataset_stats(dataset, limit=args.limit)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_stats(stats))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench_rendering, bench_training
 
@@ -237,6 +257,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="torch.compile the renderer: minutes the first time (cached after), then "
                             "about 1.6x faster on a CPU; for big pools")
     synth.set_defaults(run=_synth)
+
+    stats = commands.add_parser(
+        "stats", help="how deep and varied a dataset is, beside NYU's statistics",
+        description="The mean-depth baseline of Eigen 2014 Table 1 (the set's per-pixel mean depth map "
+        "scored on each of its frames) beside NYU's published row, and depth percentiles.",
+    )
+    stats.add_argument("path", help="dataset folder (or file, for the NYU readers)")
+    stats.add_argument("--data", default="folder", help="dataset name (default: folder)")
+    stats.add_argument("--split", default="test", help="split, for datasets with several (default: test)")
+    stats.add_argument("--limit", type=int, default=None, help="only the first N frames")
+    stats.add_argument("--json", default=None, help="also write the statistics as JSON here")
+    stats.set_defaults(run=_stats)
 
     bench = commands.add_parser("bench", help="speed: model alone vs the training loop, or the renderer's stages")
     bench.add_argument("what", choices=["train", "render"], help="what to measure")

@@ -206,3 +206,31 @@ def test_write_folder_round_trips_through_png(tmp_path):
     assert preview.width >= 2 * 64 and preview.height >= 48
     sample = open_dataset("folder", out)[0]  # the folder reader reads the layout back
     assert np.allclose(sample.depth, frames.depth[0].numpy(), atol=5e-4)
+
+
+def test_kinect_depth_is_quantised_in_steps_that_grow_with_distance():
+    from depth.synthetic.sensor import kinect_depth
+
+    true = torch.linspace(0.5, 9.0, 4000).view(1, 1, -1)
+    valid = torch.ones_like(true, dtype=torch.bool)
+    valid[..., :10] = False
+    sensor = ideal_sensor(1)
+    assert torch.equal(kinect_depth(true, valid, sensor)[valid], true[valid])  # the ideal sensor is exact
+    sensor.depth_step = torch.tensor([0.003])
+    reported = kinect_depth(true, valid, sensor)
+    assert (reported[~valid] == 0).all()
+    error = (reported - true)[valid].abs()
+    assert (error <= 0.5 * 0.003 * true[valid] ** 2 * 1.05 + 1e-6).all()
+    levels = reported[valid].unique()
+    near, far = levels[(levels > 0.95) & (levels < 1.05)], levels[(levels > 4.8) & (levels < 5.2)]
+    assert near.diff().mean() == pytest.approx(0.003, rel=0.1)
+    assert far.diff().mean() == pytest.approx(0.003 * 25, rel=0.1)
+
+
+def test_rendered_depth_is_quantised_and_never_far_from_the_truth():
+    frames = SyntheticFrames(seed=3, split="test", device="cpu").render(torch.arange(4))
+    valid = frames.valid
+    assert (frames.depth[~valid] == 0).all()
+    truth = frames.true_depth[valid]
+    assert ((frames.depth[valid] - truth).abs() <= 0.5 * 0.0035 * truth**2 * 1.05 + 1e-6).all()
+    assert (frames.depth[valid] != truth).float().mean() > 0.5

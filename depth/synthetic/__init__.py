@@ -62,7 +62,17 @@ Where things are, one concern a file:
 """
 
 from .camera import nyu_intrinsics
-from .frames import SPLITS, Frames, Stages, SyntheticDataset, SyntheticFrames, render, render_keys, stream_id, write_folder
+from .frames import (
+    SPLITS,
+    Frames,
+    Stages,
+    SyntheticDataset,
+    SyntheticFrames,
+    render,
+    render_keys,
+    stream_id,
+    write_folder,
+)
 from .layout import random_scenes, simple_scene
 from .raycast import trace
 from .scene import Scene

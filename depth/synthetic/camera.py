@@ -16,7 +16,7 @@ from .scene import Scene, constant
 
 def hand_held_pose(d: Draws, room: _Room) -> tuple[Tensor, Tensor]:
     """Camera position (B, 3) and yaw, pitch, roll (B, 3): a person holding a Kinect, mostly
-    standing near a wall and looking into the room, sometimes anywhere, looking anywhere."""
+    standing near a wall and looking into the room, sometimes anywhere, looking across it."""
     W, D = room.width, room.depth
     corridor = room.type == 5
     side = torch.where(corridor & d.chance(0.8), 2 + d.index(2), d.index(4))
@@ -31,24 +31,28 @@ def hand_held_pose(d: Draws, room: _Room) -> tuple[Tensor, Tensor]:
     anywhere = d.chance(0.2) & ~corridor
     x = torch.where(anywhere, 0.5 + d.uniform() * (W - 1.0), x)
     z = torch.where(anywhere, 0.5 + d.uniform() * (D - 1.0), z)
-    yaw = torch.where(anywhere, d.uniform(-math.pi, math.pi), yaw)
+    # from anywhere, people look across the room rather than into the nearest wall
+    across = torch.atan2(W - 2 * x, D - 2 * z) + d.uniform(-0.9, 0.9)
+    yaw = torch.where(anywhere, across, yaw)
     height = d.triangular(0.8, 1.8)
-    pitch = torch.deg2rad(d.triangular(-25.0, 10.0))
+    pitch = torch.deg2rad(d.triangular(-22.0, 8.0))
     roll = torch.deg2rad(d.triangular(-4.0, 4.0))
     return torch.stack([x, height, z], -1), torch.stack([yaw, pitch, roll], -1)
 
 
 def _aim(d: Draws, position: Tensor, ypr: Tensor, pieces: list[dict[str, Tensor]]) -> Tensor:
-    """Two times in three, turn the camera towards a random piece of furniture (people point
-    cameras at things); turning it leaves it where it is, clear of everything."""
+    """Half the time, turn the camera towards a random piece of furniture at least 1.5 m away
+    (people point cameras at things, from a few steps back); turning it leaves it where it
+    is, clear of everything."""
     centres = torch.stack([p["centre"] for p in pieces], 1)  # (B, K, 3)
-    placed = torch.stack([p["placed"] for p in pieces], 1)
+    offsets = centres - position[:, None]
+    placed = torch.stack([p["placed"] for p in pieces], 1) & (offsets[..., 0] ** 2 + offsets[..., 2] ** 2 > 1.5**2)
     choice = (d.uniform(n=len(pieces)) * placed.float()).argmax(1)
     to = _take(centres, choice) - position
     yaw = torch.atan2(to[:, 0], to[:, 2]) + d.uniform(-0.4, 0.4)
     pitch = torch.atan2(to[:, 1], torch.sqrt(to[:, 0] ** 2 + to[:, 2] ** 2)) + d.uniform(-0.15, 0.1)
     pitch = pitch.clamp(math.radians(-30), math.radians(12))
-    aim = d.chance(0.67) & placed.any(1)
+    aim = d.chance(0.5) & placed.any(1)
     return torch.where(aim[:, None], torch.stack([yaw, pitch, ypr[:, 2]], -1), ypr)
 
 

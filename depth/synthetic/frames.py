@@ -12,15 +12,16 @@ from torch import Tensor
 
 from ..data import FRAME_HEIGHT, FRAME_WIDTH, Sample, make_sample, register_dataset
 from ..data.nyu import NYU_HEIGHT, NYU_WIDTH
+from .atlas import texture_atlas
 from .camera import nyu_intrinsics
-from .hashing import Draws, frame_seed, frame_keys, mix32
+from .hashing import Draws, frame_keys, frame_seed, mix32
 from .layout import random_scenes
-from .lighting import shade, light_visibility
+from .lighting import light_visibility, shade
 from .materials import Palettes
 from .raycast import trace
 from .scene import Scene
-from .sensor import Sensor, kinect_valid, colour_camera, random_sensor
-from .textures import surface_albedo
+from .sensor import Sensor, colour_camera, kinect_depth, kinect_valid, random_sensor
+from .textures import pixel_footprint, surface_albedo
 
 SPLITS = ("train", "val", "test")
 MIN_SIDE, MAX_SIDE = 8, 4096  # pixels: the frame sizes the renderer accepts
@@ -74,13 +75,16 @@ def render(
     surface = stages.trace(scene, height, width, intrinsics)
     surface_seed = mix32(frame_seed(scene.key, 0)[:, None] ^ mix32(surface.surface.int()))
     palette = Palettes(scene.device).tables["books"]
-    albedo = stages.texture(surface.look, surface.uv, surface.face, surface_seed, palette)
+    atlas = texture_atlas(scene.device)
+    footprint = pixel_footprint(surface, intrinsics[0])
+    albedo = stages.texture(surface.look, surface.uv, surface.face, surface_seed, palette, footprint,
+                            atlas.texels, atlas.level_start)
     visibility = stages.visibility(scene, surface, height, width, shadow_step)
     radiance = stages.shade(scene, surface, albedo, visibility)
     image = stages.camera(radiance.view(batch, 3, height, width), sensor)
     valid = stages.kinect(surface, albedo, sensor, height, width, intrinsics[0])
     true_depth = surface.depth.view(batch, height, width)
-    return Frames(image=image, depth=torch.where(valid, true_depth, 0.0), valid=valid,
+    return Frames(image=image, depth=kinect_depth(true_depth, valid, sensor), valid=valid,
                   true_depth=true_depth, intrinsics=tuple(float(v) for v in intrinsics))
 
 
@@ -220,8 +224,8 @@ def write_folder(
     frames). compile: torch.compile the renderer's stages (see SyntheticFrames). Returns the
     folder.
     """
-    from ..visualize import colorize
     from ..data.folder import write_frame, write_manifest
+    from ..visualize import colorize
 
     if n < 1:
         raise ValueError(f"the number of frames must be at least 1, got {n}")

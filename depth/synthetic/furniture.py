@@ -56,9 +56,9 @@ BODY, FRONT, FABRIC, FABRIC2, BEDDING, BLANKET, BOOKS, SCREEN, DARK, METAL, STON
 KINDS = 13
 
 WALL_PIECES, PIECE_BOXES = 5, 6
-CLUTTER = 8
-CYLINDERS = 10
-CAMERA_CLEARANCE = 0.45  # metres around the camera kept free of furniture
+CLUTTER = 16
+CYLINDERS = 14
+CAMERA_CLEARANCE = 0.6  # metres around the camera kept free of furniture
 _FACE_OF_SIDE = [1, 0, 5, 4]  # wall side 0..3 (x=0, x=W, z=0, z=D) -> face index of a piece's front
 _SIDE_TURN = [(0.0, 1.0), (0.0, -1.0), (1.0, 0.0), (-1.0, 0.0)]  # (cos, sin): piece +z to the wall's normal
 
@@ -550,16 +550,19 @@ def _clutter(
     d: Draws, m: Materials, room: _Room, occupied: _Occupancy, tops: list[dict[str, Tensor]],
 ) -> tuple[Tensor, Tensor]:
     """CLUTTER things on furniture tops or on the floor by a wall: cardboard boxes, stacks of
-    books, electronics, cushions. Boxes (B, CLUTTER, 6) in the room frame, looks (B, CLUTTER, F)."""
+    books, electronics, cushions, bags, bins and baskets. Boxes (B, CLUTTER, 6) in the room
+    frame, looks (B, CLUTTER, F)."""
     boxes, looks = [], []
     zero = torch.zeros(d.batch, device=d.device)
     for _ in range(CLUTTER):
-        thing = d.index(4)
+        thing = d.index(6)
         size = torch.stack([
             torch.stack([d.uniform(0.2, 0.5), d.uniform(0.15, 0.45), d.uniform(0.2, 0.45)], -1),
             torch.stack([d.uniform(0.15, 0.3), d.uniform(0.03, 0.15), d.uniform(0.2, 0.28)], -1),
             torch.stack([d.uniform(0.2, 0.45), d.uniform(0.05, 0.2), d.uniform(0.15, 0.35)], -1),
-            torch.stack([d.uniform(0.3, 0.5), d.uniform(0.1, 0.2), d.uniform(0.3, 0.5)], -1)], 1)
+            torch.stack([d.uniform(0.3, 0.5), d.uniform(0.1, 0.2), d.uniform(0.3, 0.5)], -1),
+            torch.stack([d.uniform(0.25, 0.45), d.uniform(0.3, 0.55), d.uniform(0.15, 0.3)], -1),
+            torch.stack([d.uniform(0.25, 0.45), d.uniform(0.2, 0.45), d.uniform(0.25, 0.4)], -1)], 1)
         size = _take(size, thing)
         half = torch.maximum(size[:, 0], size[:, 2]) / 2
         x, z, y, on_top = _spot_on(d, tops, [0] * len(tops), half, zero, torch.zeros(d.batch, 3, device=d.device))
@@ -568,7 +571,7 @@ def _clutter(
                                  spots["z"] - spots["half_z"], spots["x"] + spots["half_x"],
                                  size[:, 1, None].expand_as(spots["x"]), spots["z"] + spots["half_z"]], -1)
         pick, on_floor = _first(occupied.free(footprint))
-        floor = d.chance(0.35) | ~on_top
+        floor = d.chance(torch.where(thing >= 4, 0.9, 0.4)) | ~on_top
         box = torch.where(floor[:, None], _take(footprint, pick),
                           _stack_box(x - size[:, 0] / 2, y, z - size[:, 2] / 2, x + size[:, 0] / 2, y + size[:, 1],
                                      z + size[:, 2] / 2))
@@ -576,7 +579,7 @@ def _clutter(
         occupied.add(box, on & floor)
         boxes.append(_keep(box, on))
         book = make_look(m.colour("books", 0.1), gloss=0.1, shininess=30.0)
-        options = torch.stack([m.cardboard(), book, m.dark(), m.fabric()], 1)
+        options = torch.stack([m.cardboard(), book, m.dark(), m.fabric(), m.fabric(), m.painted()], 1)
         looks.append(_take(options, thing))
     return torch.stack(boxes, 1), torch.stack(looks, 1)
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .hashing import Draws, pixel_hash, hash_uniform
+from .hashing import Draws, hash_uniform, pixel_hash
 from .materials import Look
 from .raycast import _EPS, Surface, _blocked, _unit
 from .rooms import _Room, _take
@@ -136,12 +136,24 @@ def light_visibility(scene: Scene, surface: Surface, height: int, width: int, st
     return (total / weights).flatten(2)
 
 
+BOUNCE = 0.8  # share of the radiosity estimate used: the camera sees the lit part of the room more often
+
+
 def shade(scene: Scene, surface: Surface, albedo: Tensor, visibility: Tensor) -> Tensor:
-    """Radiance (B, 3, P), linear: ambient (occluded), each light's diffuse and specular
-    light where it is visible, and emission. albedo: (B, 3, P); visibility: (B, L + 1, P)."""
+    """Radiance (B, 3, P), linear: each light's diffuse and specular light where it is
+    visible, light bounced around the room and ambient light (both occluded), and emission.
+    albedo: (B, 3, P); visibility: (B, L + 1, P).
+
+    Bounce light is one radiosity step in the mean, the way light fills a closed room: the
+    room reflects the mean of what its surfaces receive directly times their mean albedo
+    rho, again and again, so every surface gets rho / (1 - rho) times the mean direct light
+    (in that mean's colour), less in corners and under furniture (ambient occlusion). The
+    mean is over what the camera sees, which stands in for the whole room.
+    """
     normal, point, look = surface.normal, surface.point, surface.look
     view = -_unit(surface.direction)
-    diffuse = scene.ambient[:, :, None] * ((0.4 + 0.6 * visibility[:, -1]) * (1 + 0.15 * normal[:, 1]))[:, None]
+    open_around = 0.4 + 0.6 * visibility[:, -1]
+    diffuse = torch.zeros_like(albedo)
     specular = torch.zeros_like(albedo)
     gloss, shininess = look[:, Look.GLOSS], look[:, Look.SHININESS]
     for light in range(scene.light_pos.shape[1]):
@@ -158,6 +170,10 @@ def shade(scene: Scene, surface: Surface, albedo: Tensor, visibility: Tensor) ->
         colour = scene.light_rgb[:, light, :, None]
         diffuse = diffuse + colour * arriving[:, None]
         specular = specular + colour * (arriving * gloss * highlight * (shininess + 8) / 8)[:, None]
+    mean_albedo = albedo.mean(2, keepdim=True).clamp(max=0.8)
+    bounced = (albedo * diffuse).mean(2, keepdim=True) / (1 - mean_albedo)
+    ambient = scene.ambient[:, :, None] * (1 + 0.15 * normal[:, 1, None])
+    diffuse = diffuse + (BOUNCE * bounced + ambient) * open_around[:, None]
     emission = look[:, Look.EMISSION, None] * albedo
     return albedo * diffuse + specular + emission
 

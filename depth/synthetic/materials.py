@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from .atlas import TILE_METRES, texture_atlas
 from .hashing import Draws
 from .scene import constant
 
@@ -101,12 +104,17 @@ class Look:
     DROPOUT = 22  # probability that a Kinect reads no depth here (glass, black screens, metal)
     PICTURE = 23  # 1: show a painting or poster inside the frame of the first cell
     PATTERN_FACE = 24  # face index (0..5) that carries the cells/picture; -1: every face
-    SIZE = 25
+    TEXTURE = 25  # index of a photo texture in the atlas (see atlas.py) multiplying the albedo; -1: none
+    TEXTURE_FREQ = 26  # tiles of it per metre
+    TEXTURE_COS = 27  # cos and sin of the angle the tile is turned by on the surface
+    TEXTURE_SIN = 28
+    SIZE = 29
 
 
 _DEFAULT_LOOK = [0.0] * Look.SIZE
 for _field, _value in ((Look.CELL_U, 1e3), (Look.CELL_V, 1e3), (Look.CELL_FILL, 1.0), (Look.SHININESS, 20.0),
-                       (Look.PATTERN_FACE, -1.0)):
+                       (Look.PATTERN_FACE, -1.0), (Look.TEXTURE, -1.0), (Look.TEXTURE_FREQ, 1.0),
+                       (Look.TEXTURE_COS, 1.0)):
     _DEFAULT_LOOK[_field] = _value
 
 
@@ -131,12 +139,59 @@ FLOOR_ODDS = [  # planks, tiles, carpet, vinyl
     [0.15, 0.1, 0.6, 0.15], [0.55, 0.25, 0.15, 0.05], [0.3, 0.3, 0.3, 0.1]]
 
 
+# how a photo texture may turn on a surface: 0 upright only, 1 by quarter turns, 2 any angle
+_TURNS = {"brick": 0, "wallpaper": 0, "ceiling": 1, "floor_tiles": 1, "parquet": 1, "wood_floor": 1,
+          "wood_furniture": 1, "carpet": 2, "concrete": 2, "fabric": 2, "marble_stone": 2, "metal": 2,
+          "misc_clutter": 2, "plaster_paint": 2}
+
+
 class Materials:
     """Looks (B, F) of the materials rooms are made of, each call a fresh random variant."""
 
     def __init__(self, draws: Draws) -> None:
         self.d = draws
         self.palettes = Palettes(draws.device)
+        self.atlas = texture_atlas(draws.device)
+
+    def photo(self, look: Tensor, odds: dict[str, float], recolour: float = 0.3, cells: bool = True) -> Tensor:
+        """The look with a photo texture drawn from the categories' odds (the rest of the
+        probability: none, the look stays procedural or flat).
+
+        The texture is tiled at a scale drawn from its category's range (atlas.TILE_METRES) and
+        turned: floors and furniture by a quarter turn or not, brick and wallpaper stay upright,
+        the rest any way. It shows its photographed colour with the brightness and tint varied,
+        or (with chance `recolour`) the look's own colour. Procedural grain and noise are damped
+        under it; cells=False also removes the look's cells (a photo of planks has its own).
+        """
+        d, atlas = self.d, self.atlas
+        names = list(odds)
+        spans = constant([atlas.categories[name] for name in names], d.device, torch.int64)
+        sizes = constant([TILE_METRES[name] for name in names], d.device)
+        turns = constant([_TURNS[name] for name in names], d.device)
+        choice = d.choice(constant([*odds.values(), max(0.0, 1.0 - sum(odds.values()))], d.device))
+        on = choice < len(names)
+        choice = choice.clamp(max=len(names) - 1)
+        first, count = spans[choice].unbind(-1)
+        index = first + (d.uniform() * count).long().clamp(max=count - 1)
+        low, high = sizes[choice].unbind(-1)
+        size = d.uniform(low, high)
+        quarter = torch.floor(d.uniform(0.0, 4.0)) * (0.5 * math.pi)
+        angle = torch.where(turns[choice] == 0, 0.0, torch.where(turns[choice] == 1, quarter,
+                                                                 d.uniform(0.0, 2 * math.pi)))
+        brightness = d.uniform(0.7, 1.3)[:, None] * (1 + 0.16 * (d.uniform(n=3) - 0.5))
+        photographed = (atlas.mean[index] * brightness).clamp(0.005, 0.85)
+        keep_colour = d.chance(recolour)
+        textured = look.clone()
+        textured[:, Look.ALBEDO] = torch.where(keep_colour[:, None], look[:, Look.ALBEDO], photographed)
+        textured[:, Look.TEXTURE] = index.float()
+        textured[:, Look.TEXTURE_FREQ] = 1.0 / size
+        textured[:, Look.TEXTURE_COS], textured[:, Look.TEXTURE_SIN] = torch.cos(angle), torch.sin(angle)
+        textured[:, Look.GRAIN_AMP] = look[:, Look.GRAIN_AMP] * 0.2
+        textured[:, Look.NOISE_AMP] = look[:, Look.NOISE_AMP] * 0.3
+        if not cells:
+            textured[:, Look.CELL_U], textured[:, Look.CELL_V] = 1e3, 1e3
+            textured[:, Look.GROUT_MIX] = 0.0
+        return torch.where(on[:, None], textured, look)
 
     def colour(self, name: str, jitter: float = 0.08) -> Tensor:
         return self.palettes.draw(self.d, name, jitter)
@@ -144,30 +199,37 @@ class Materials:
     def paint(self) -> Tensor:
         """Wall paint: mottled a little, nearly matte."""
         d = self.d
-        return make_look(self.colour("paint", 0.05), noise_amp=d.uniform(0.015, 0.06),
+        look = make_look(self.colour("paint", 0.05), noise_amp=d.uniform(0.015, 0.06),
                          noise_freq=d.uniform(1.0, 4.0), gloss=d.uniform(0.0, 0.04), shininess=8.0)
+        return self.photo(look, {"plaster_paint": 0.3, "wallpaper": 0.12, "concrete": 0.05, "brick": 0.05},
+                          recolour=0.5)
 
     def ceiling(self, tiled: Tensor) -> Tensor:
         """Plain white plaster, or (tiled) an office grid of 60 cm tiles in thin metal rails."""
         d = self.d
         size = torch.where(d.chance(0.5), 0.6, 1.2)
-        return make_look(self.colour("ceiling", 0.03), second=self.colour("metal", 0.05) * 0.8,
+        look = make_look(self.colour("ceiling", 0.03), second=self.colour("metal", 0.05) * 0.8,
                          cell_u=torch.where(tiled, 0.6, 1e3), cell_v=torch.where(tiled, size, 1e3),
                          grout_width=0.012, grout_mix=torch.where(tiled, 0.8, 0.0),
                          noise_amp=torch.where(tiled, d.uniform(0.03, 0.08), d.uniform(0.01, 0.03)),
                          noise_freq=torch.where(tiled, 25.0, 2.0), cell_tint=0.02)
+        photo_tiles = self.photo(look, {"ceiling": 0.5}, recolour=0.0, cells=False)
+        plaster = self.photo(look, {"plaster_paint": 0.25}, recolour=0.7)
+        return torch.where(tiled[:, None], photo_tiles, plaster)
 
     def wood(self, grain_axis: float | Tensor = 0.0) -> Tensor:
         d = self.d
-        return make_look(self.colour("wood", 0.1), grain_amp=d.uniform(0.04, 0.16), grain_freq=d.uniform(15, 50),
+        look = make_look(self.colour("wood", 0.1), grain_amp=d.uniform(0.04, 0.16), grain_freq=d.uniform(15, 50),
                          grain_axis=grain_axis, noise_amp=d.uniform(0.02, 0.06), noise_freq=d.uniform(3, 10),
                          gloss=d.uniform(0.02, 0.2), shininess=d.uniform(15, 60))
+        return self.photo(look, {"wood_furniture": 0.6}, recolour=0.15)
 
     def painted(self) -> Tensor:
         """Laminate or painted wood."""
         d = self.d
-        return make_look(self.colour("painted", 0.05), noise_amp=d.uniform(0.01, 0.03), noise_freq=5.0,
+        look = make_look(self.colour("painted", 0.05), noise_amp=d.uniform(0.01, 0.03), noise_freq=5.0,
                          gloss=d.uniform(0.03, 0.25), shininess=d.uniform(20, 80))
+        return self.photo(look, {"marble_stone": 0.05, "metal": 0.05, "misc_clutter": 0.05}, recolour=0.5)
 
     def body(self) -> Tensor:
         """Furniture: wood (60 %) or painted."""
@@ -185,8 +247,9 @@ class Materials:
 
     def fabric(self, name: str = "fabric") -> Tensor:
         d = self.d
-        return make_look(self.colour(name, 0.1), noise_amp=d.uniform(0.05, 0.14), noise_freq=d.uniform(15, 60),
+        look = make_look(self.colour(name, 0.1), noise_amp=d.uniform(0.05, 0.14), noise_freq=d.uniform(15, 60),
                          grain_amp=d.uniform(0.0, 0.05), grain_freq=d.uniform(4, 12), gloss=0.01, shininess=5.0)
+        return self.photo(look, {"fabric": 0.5, "carpet": 0.1}, recolour=0.4)
 
     def blanket(self) -> Tensor:
         """Bedding: plain, striped (grain as stripes) or checked (cells from the palette)."""
@@ -225,13 +288,15 @@ class Materials:
                          gloss=0.1, shininess=30.0, dropout=0.15)
 
     def metal(self) -> Tensor:
-        return make_look(self.colour("metal", 0.05), gloss=self.d.uniform(0.2, 0.6), shininess=60.0, dropout=0.2)
+        look = make_look(self.colour("metal", 0.05), gloss=self.d.uniform(0.2, 0.6), shininess=60.0, dropout=0.2)
+        return self.photo(look, {"metal": 0.5}, recolour=0.3)
 
     def stone(self) -> Tensor:
         """Countertops: speckled stone or laminate."""
         d = self.d
-        return make_look(self.colour("stone", 0.05), noise_amp=d.uniform(0.05, 0.2), noise_freq=d.uniform(20, 80),
+        look = make_look(self.colour("stone", 0.05), noise_amp=d.uniform(0.05, 0.2), noise_freq=d.uniform(20, 80),
                          gloss=d.uniform(0.1, 0.4), shininess=80.0)
+        return self.photo(look, {"marble_stone": 0.65, "wood_furniture": 0.1}, recolour=0.1)
 
     def tiles(self, face: Tensor | float = -1.0, size: Tensor | None = None) -> Tensor:
         """Ceramic tiles with grout lines."""
@@ -275,6 +340,11 @@ class Materials:
         carpet[:, Look.CELL_TINT] = 0.04
         vinyl = make_look(self.colour("tile", 0.08), noise_amp=d.uniform(0.03, 0.1), noise_freq=d.uniform(2, 10),
                           gloss=d.uniform(0.1, 0.3), shininess=40.0)
+        planks = self.photo(planks, {"wood_floor": 0.5, "parquet": 0.25}, recolour=0.1, cells=False)
+        tiles = self.photo(tiles, {"floor_tiles": 0.45, "marble_stone": 0.15}, recolour=0.1, cells=False)
+        carpet = self.photo(carpet, {"carpet": 0.6}, recolour=0.3)
+        vinyl = self.photo(vinyl, {"concrete": 0.25, "floor_tiles": 0.2, "marble_stone": 0.1}, recolour=0.2,
+                           cells=False)
         options = torch.stack([planks, tiles, carpet, vinyl], 1)
         return options[torch.arange(d.batch, device=d.device), kind]
 
@@ -311,7 +381,8 @@ class Materials:
 
     def cardboard(self) -> Tensor:
         d = self.d
-        return make_look(self.colour("cardboard", 0.1), noise_amp=d.uniform(0.03, 0.08), noise_freq=15.0,
+        look = make_look(self.colour("cardboard", 0.1), noise_amp=d.uniform(0.03, 0.08), noise_freq=15.0,
                          grain_amp=0.03, grain_freq=100.0)
+        return self.photo(look, {"misc_clutter": 0.4, "fabric": 0.1}, recolour=0.3)
 
 

@@ -14,8 +14,8 @@ from .scene import FACES, VOID, constant, rotate_y
 ROOM_TYPES = ("bedroom", "living", "kitchen", "office", "dining", "corridor")
 ROOM_ODDS = [0.24, 0.22, 0.16, 0.14, 0.14, 0.10]
 # width (x) and depth (z) ranges, metres, per room type
-ROOM_WIDTH = [(2.8, 4.6), (3.4, 6.5), (2.4, 4.5), (3.0, 6.5), (3.0, 5.2), (1.3, 2.2)]
-ROOM_DEPTH = [(3.0, 5.0), (3.8, 7.0), (3.0, 5.5), (3.5, 7.5), (3.4, 6.0), (5.0, 9.5)]
+ROOM_WIDTH = [(3.0, 5.2), (3.8, 7.5), (2.6, 5.0), (3.5, 8.0), (3.2, 6.0), (1.4, 2.4)]
+ROOM_DEPTH = [(3.4, 6.0), (4.5, 8.5), (3.4, 6.5), (4.5, 9.5), (4.0, 7.0), (6.0, 10.0)]
 
 
 SPACES = 6  # main room, wing, door passage, room beyond, two window niches
@@ -80,14 +80,14 @@ class _Room:
         zero = torch.zeros_like(W)
 
         # L-shaped rooms: a wing beyond the wall x = W over part of its length
-        self.wing = d.chance(0.3) & ~corridor
+        self.wing = d.chance(0.45) & ~corridor
         wing_len = torch.minimum(D - 0.6, d.uniform(1.5, 4.0))
         self.wing_z0 = d.uniform(0.0, 1.0) * (D - wing_len)
         self.wing_z1 = self.wing_z0 + wing_len
-        wing = _stack_box(W - 0.05, zero, self.wing_z0, W + d.uniform(1.2, 3.0), H, self.wing_z1)
+        wing = _stack_box(W - 0.05, zero, self.wing_z0, W + d.uniform(1.5, 5.0), H, self.wing_z1)
 
         # a door opening on wall 0, 2 or 3 into a corridor or room beyond
-        self.door = d.chance(torch.where(corridor, 0.8, 0.6))
+        self.door = d.chance(torch.where(corridor, 0.85, 0.75))
         self.door_side = constant([0, 2, 3], device, torch.int64)[d.index(3)]
         self.door_width, self.door_height = d.uniform(0.78, 0.95), d.uniform(1.98, 2.12)
         along = self.wall_length(self.door_side)
@@ -98,7 +98,7 @@ class _Room:
                                 zero, self.door_height)
         reach_a, reach_b = d.uniform(0.2, 3.0), d.uniform(0.2, 3.0)
         beyond = self.wall_box(self.door_side, self.door_at - half - reach_a, self.door_at + half + reach_b,
-                               thick, thick + d.uniform(1.2, 4.0), zero, H)
+                               thick, thick + d.uniform(2.0, 6.0), zero, H)
 
         # up to two windows (not in corridors, not across the door or the wing)
         self.windows = []

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.nyu import NYU_WIDTH
-from .hashing import Draws, frame_seed, halves, pixel_hash, hash_uniform, mix32
+from .hashing import Draws, frame_seed, halves, hash_uniform, mix32, pixel_hash
 from .materials import Look
-from .raycast import _MISS, Surface, _unit
+from .raycast import _MISS, FAR, Surface, _unit
 from .scene import constant
 from .textures import _value_noise
 
@@ -32,7 +32,9 @@ class Sensor:
     the depth border band at the left, top, right and bottom, as fractions of the image side.
     band_tilt: (B,) slope of the band edges. max_range: (B,) metres, at most MAX_DEPTH.
     speckle: (B,) share of pixels lost to small random holes. edge_loss: (B,) probability
-    that a pixel at a depth edge is lost. key: (B,) int64, seeds the per-pixel noise.
+    that a pixel at a depth edge is lost. depth_step: (B,) inverse-depth quantum, 1/m: a
+    reading is quantised as a Kinect's disparity is, in steps of depth_step * z^2 metres at
+    depth z (0: exact). key: (B,) int64, seeds the per-pixel noise.
     holes: False gives a perfect depth sensor (no holes at all), as for the ideal sensor.
     """
 
@@ -47,6 +49,7 @@ class Sensor:
     max_range: Tensor
     speckle: Tensor
     edge_loss: Tensor
+    depth_step: Tensor
     key: Tensor
     holes: bool = True
 
@@ -57,7 +60,7 @@ def ideal_sensor(batch: int, device: torch.device | str = "cpu") -> Sensor:
     return Sensor(exposure=zeros, white_balance=torch.ones(batch, 3, device=device), vignetting=zeros,
                   blur=zeros, noise=zeros, jpeg_quality=zeros + 100, band=torch.zeros(batch, 4, device=device),
                   band_tilt=zeros, max_range=zeros + MAX_DEPTH, speckle=zeros, edge_loss=zeros,
-                  key=torch.zeros(batch, dtype=torch.int64, device=device), holes=False)
+                  depth_step=zeros, key=torch.zeros(batch, dtype=torch.int64, device=device), holes=False)
 
 
 def random_sensor(draws: Draws) -> Sensor:
@@ -76,6 +79,7 @@ def random_sensor(draws: Draws) -> Sensor:
         jpeg_quality=quality, band=torch.where(nyu_like, nyu_band, other_band),
         band_tilt=draws.uniform(-0.012, 0.012), max_range=draws.uniform(7.0, MAX_DEPTH),
         speckle=draws.uniform(0.0, 0.03), edge_loss=draws.uniform(0.2, 0.9),
+        depth_step=draws.uniform(0.002, 0.0035),  # the Kinect's 1/8-pixel disparity: 2.9 mm at 1 m, 7 cm at 5 m
         key=mix32(draws.bits(1)[:, 0]),
     )
 
@@ -222,3 +226,10 @@ def kinect_valid(surface: Surface, albedo: Tensor, sensor: Sensor, height: int, 
     return valid & inside
 
 
+def kinect_depth(true_depth: Tensor, valid: Tensor, sensor: Sensor) -> Tensor:
+    """The depth a Kinect reports: (B, H, W) metres, 0 in holes (valid False), elsewhere the
+    exact depth quantised in inverse depth (steps of sensor.depth_step, so they grow as z^2)."""
+    step = sensor.depth_step[:, None, None]
+    inverse = 1.0 / true_depth.clamp(min=MIN_DEPTH)
+    quantised = 1.0 / (torch.round(inverse / step.clamp(min=1e-12)) * step).clamp(min=1.0 / FAR)
+    return torch.where(valid, torch.where(step > 0, quantised, true_depth), 0.0)

@@ -1,4 +1,5 @@
-"""Surface colour: procedural patterns (cells, grain, noise, pictures) per pixel."""
+"""Surface colour per pixel: photo textures (atlas.py) under procedural patterns (cells for
+tiles, planks, drawers and book spines, wood grain, noise, pictures)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,10 @@ import math
 import torch
 from torch import Tensor
 
+from .atlas import TEXELS, sample_texture
 from .hashing import GOLDEN, halves, hash_uniform, mix32
 from .materials import Look
-from .raycast import _select
-
-# ----------------------------------------------------------------------------- textures
-
-
-
-
-
+from .raycast import Surface, _select
 
 
 def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
@@ -39,16 +34,37 @@ def _value_noise(x: Tensor, y: Tensor, seed: Tensor) -> tuple[Tensor, Tensor]:
     return blend(*(c[0] for c in corners)), blend(*(c[1] for c in corners))
 
 
-def surface_albedo(look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tensor) -> Tensor:
-    """Albedo (B, 3, P), linear RGB, of the surface points with these looks (see scenes.Look).
+def pixel_footprint(surface: Surface, fx: float) -> Tensor:
+    """(B, P) metres of surface one pixel covers: its depth over the focal length (pixels),
+    stretched where the ray meets the surface at a slant (up to 4x)."""
+    direction = surface.direction
+    along = (direction * direction).sum(1)  # |d|^2: d has z = 1, so the ray's length per unit depth squared
+    facing = (surface.normal * direction).sum(1).abs()
+    return surface.depth * along / (fx * torch.maximum(facing, 0.25 * along))
+
+
+def surface_albedo(
+    look: Tensor, uv: Tensor, face: Tensor, seed: Tensor, palette: Tensor, footprint: Tensor,
+    texels: Tensor, level_start: Tensor,
+) -> Tensor:
+    """Albedo (B, 3, P), linear RGB, of the surface points with these looks (see materials.Look).
 
     look: (B, F, P); uv: (B, 2, P) metres; face: (B, P); seed: (B, P) int32, one per surface;
-    palette: (K, 3) linear colours that cells and pictures pick from. Colours are worked on as
-    three (B, P) channels (see Surface).
+    palette: (K, 3) linear colours that cells and pictures pick from; footprint: (B, P) metres
+    per pixel (`pixel_footprint`); texels, level_start: the TextureAtlas's. Colours are worked
+    on as three (B, P) channels (see Surface).
     """
     u, v = uv.unbind(1)
     field = look.unbind(1)
     albedo, second = look[:, Look.ALBEDO].unbind(1), look[:, Look.SECOND].unbind(1)
+
+    # a photo texture, tiled at its scale and turned on the surface, multiplies the albedo
+    frequency, cos, sin = field[Look.TEXTURE_FREQ], field[Look.TEXTURE_COS], field[Look.TEXTURE_SIN]
+    textured = field[Look.TEXTURE] >= 0
+    pattern = sample_texture(texels, level_start, field[Look.TEXTURE].clamp(min=0).long(),
+                             (u * cos + v * sin) * frequency, (v * cos - u * sin) * frequency,
+                             footprint * frequency * TEXELS)
+    albedo = [a * _select(textured, p, 1.0) for a, p in zip(albedo, pattern)]
     channels = palette.t().contiguous()
 
     def from_palette(index: Tensor) -> list[Tensor]:  # palette colours at int64 indices (B, P)
