@@ -15,7 +15,7 @@ ROOM_TYPES = ("bedroom", "living", "kitchen", "office", "dining", "corridor")
 ROOM_ODDS = [0.24, 0.22, 0.16, 0.14, 0.14, 0.10]
 # width (x) and depth (z) ranges, metres, per room type
 ROOM_WIDTH = [(3.0, 5.2), (3.8, 7.5), (2.6, 5.0), (3.5, 8.0), (3.2, 6.0), (1.4, 2.4)]
-ROOM_DEPTH = [(3.4, 6.0), (4.5, 8.5), (3.4, 6.5), (4.5, 9.5), (4.0, 7.0), (6.0, 10.0)]
+ROOM_DEPTH = [(3.4, 6.0), (4.5, 9.0), (3.4, 6.5), (4.5, 10.0), (4.0, 7.5), (6.0, 10.0)]
 
 
 SPACES = 6  # main room, wing, door passage, room beyond, two window niches
@@ -84,7 +84,7 @@ class _Room:
         wing_len = torch.minimum(D - 0.6, d.uniform(1.5, 4.0))
         self.wing_z0 = d.uniform(0.0, 1.0) * (D - wing_len)
         self.wing_z1 = self.wing_z0 + wing_len
-        wing = _stack_box(W - 0.05, zero, self.wing_z0, W + d.uniform(1.5, 5.0), H, self.wing_z1)
+        wing = _stack_box(W - 0.05, zero, self.wing_z0, W + d.uniform(1.5, 6.0), H, self.wing_z1)
 
         # a door opening on wall 0, 2 or 3 into a corridor or room beyond
         self.door = d.chance(torch.where(corridor, 0.85, 0.75))
