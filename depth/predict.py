@@ -18,10 +18,9 @@ How a photo of any size and aspect ratio meets the network's fixed 304x228 input
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
