@@ -27,7 +27,7 @@ def hand_held_pose(d: Draws, room: _Room) -> tuple[Tensor, Tensor]:
     x = torch.where(side == 0, back, torch.where(side == 1, W - back, along))
     z = torch.where(side == 2, back, torch.where(side == 3, D - back, along))
     facing = constant([0.5 * math.pi, -0.5 * math.pi, 0.0, math.pi], d.device)[side]
-    yaw = facing + d.uniform(-1.0, 1.0) * torch.where(corridor, 0.35, 0.8)
+    yaw = facing + d.uniform(-1.0, 1.0) * torch.where(corridor, 0.35, 0.7)
     anywhere = d.chance(0.2) & ~corridor
     x = torch.where(anywhere, 0.5 + d.uniform() * (W - 1.0), x)
     z = torch.where(anywhere, 0.5 + d.uniform() * (D - 1.0), z)
@@ -35,8 +35,8 @@ def hand_held_pose(d: Draws, room: _Room) -> tuple[Tensor, Tensor]:
     across = torch.atan2(W - 2 * x, D - 2 * z) + d.uniform(-0.9, 0.9)
     yaw = torch.where(anywhere, across, yaw)
     height = d.triangular(0.8, 1.8)
-    pitch = torch.deg2rad(d.triangular(-22.0, 8.0))
-    roll = torch.deg2rad(d.triangular(-4.0, 4.0))
+    pitch = torch.deg2rad(d.triangular(-30.0, 10.0))
+    roll = torch.deg2rad(d.triangular(-6.0, 6.0))
     return torch.stack([x, height, z], -1), torch.stack([yaw, pitch, roll], -1)
 
 
@@ -105,3 +105,21 @@ def camera_axes(ypr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return right, down, forward
 
 
+
+
+def _face_open_space(d: Draws, position: Tensor, ypr: Tensor, room: _Room, nearest: float = 1.5) -> Tensor:
+    """Turn a camera that looks at a wall of the main room less than `nearest` metres ahead
+    (along the floor) towards the room's centre, give or take 0.4 rad: people filming a room
+    step back from a blank wall. The pose (B, 3) otherwise stays as it is."""
+    yaw = ypr[:, 0]
+    ahead_x, ahead_z = torch.sin(yaw), torch.cos(yaw)
+    x, z = position[:, 0], position[:, 2]
+
+    def to_wall(p: Tensor, step: Tensor, size: Tensor) -> Tensor:  # distance to the wall across this axis
+        gap = torch.where(step > 0, size - p, p)
+        return gap / step.abs().clamp(min=1e-6)
+
+    ahead = torch.minimum(to_wall(x, ahead_x, room.width), to_wall(z, ahead_z, room.depth))
+    centre = torch.atan2(room.width / 2 - x, room.depth / 2 - z) + d.uniform(-0.4, 0.4)
+    turned = torch.stack([centre, ypr[:, 1], ypr[:, 2]], -1)
+    return torch.where((ahead < nearest)[:, None], turned, ypr)

@@ -56,9 +56,9 @@ BODY, FRONT, FABRIC, FABRIC2, BEDDING, BLANKET, BOOKS, SCREEN, DARK, METAL, STON
 KINDS = 13
 
 WALL_PIECES, PIECE_BOXES = 5, 6
-CLUTTER = 16
-CYLINDERS = 14
-CAMERA_CLEARANCE = 0.6  # metres around the camera kept free of furniture
+CLUTTER = 20
+CYLINDERS = 16
+CAMERA_CLEARANCE = 0.45  # metres around the camera kept free of furniture
 _FACE_OF_SIDE = [1, 0, 5, 4]  # wall side 0..3 (x=0, x=W, z=0, z=D) -> face index of a piece's front
 _SIDE_TURN = [(0.0, 1.0), (0.0, -1.0), (1.0, 0.0), (-1.0, 0.0)]  # (cos, sin): piece +z to the wall's normal
 
@@ -292,6 +292,51 @@ def _wall_pieces(
     return torch.cat(boxes, 1), torch.cat(looks, 1), tops
 
 
+def _place_turned(
+    d: Draws, room: _Room, occupied: _Occupancy, boxes: Tensor, yaw: Tensor, height: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Where a group of boxes (B, K, 6) in its own frame (centred on its pivot), turned by yaw
+    (B,), stands on the floor: at the first of 10 random spots whose turned footprint (up to
+    `height`) is inside the main room and clear of the camera, the walls' openings and the
+    furniture. Returns the pivot (B, 3) and whether a spot was found (B,); the footprint is
+    added to `occupied` where one was."""
+    placed = boxes[..., 1] < VOID - 1
+    reach_x = torch.where(placed, torch.maximum(-boxes[..., 0], boxes[..., 3]), 0.0).amax(1)
+    reach_z = torch.where(placed, torch.maximum(-boxes[..., 2], boxes[..., 5]), 0.0).amax(1)
+    cos, sin = torch.cos(yaw).abs(), torch.sin(yaw).abs()
+    half_x = (cos * reach_x + sin * reach_z)[:, None]
+    half_z = (sin * reach_x + cos * reach_z)[:, None]
+    candidates = 10
+    x = half_x + 0.1 + d.uniform(n=candidates) * (room.width[:, None] - 2 * half_x - 0.2).clamp(min=0)
+    z = half_z + 0.1 + d.uniform(n=candidates) * (room.depth[:, None] - 2 * half_z - 0.2).clamp(min=0)
+    footprint = torch.stack([x - half_x, torch.zeros_like(x), z - half_z, x + half_x,
+                             height[:, None].expand_as(x), z + half_z], -1)
+    pick, found = _first(occupied.free(footprint, margin=0.0) & _inside_room(room, footprint))
+    occupied.add(_take(footprint, pick), found)
+    return torch.stack([_take(x, pick), torch.zeros_like(yaw), _take(z, pick)], -1), found
+
+
+def _free_standing(
+    d: Draws, m: Materials, room: _Room, occupied: _Occupancy,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    """An armchair or a sofa standing in the room at any angle (box group 2), as people set
+    them facing a television or a window: boxes (B, PIECE_BOXES, 6) in its own frame, looks,
+    yaw (B,), pivot (B, 3) and a piece record (centre, placed) for aiming the camera."""
+    device = d.device
+    on = d.chance(constant([0.3, 0.75, 0.05, 0.35, 0.15, 0.0], device)[room.type])
+    kind = torch.where(d.chance(0.6), ARMCHAIR, SOFA)
+    low, high = constant([PIECE_SIZE[k] for k in range(TEMPLATES)], device)[kind].unbind(-1)
+    w, h, dep = (low + (high - low) * d.uniform(n=3)).unbind(-1)
+    local, kinds, cells, _ = _piece(d, kind, w, h, dep)
+    yaw = d.uniform(-math.pi, math.pi)
+    pivot, found = _place_turned(d, room, occupied, local, yaw, h)
+    on = on & found
+    piece_looks = _piece_looks(d, m, cells, torch.full_like(w, 5.0))
+    looks = torch.gather(piece_looks, 1, kinds[..., None].expand(-1, -1, Look.SIZE))
+    piece = {"centre": pivot + torch.stack([torch.zeros_like(h), h / 2, torch.zeros_like(h)], -1), "placed": on}
+    return _keep(local, on), looks, yaw, pivot, piece
+
+
 def _table_set(
     d: Draws, m: Materials, room: _Room, occupied: _Occupancy,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
@@ -368,26 +413,11 @@ def _table_set(
         boxes.append(_keep(box, on & d.chance(chance)))
         things.append(4 + thing)
 
-    # where the set stands: its footprint, turned by its yaw, clear of the camera, the walls
-    # and the furniture
     boxes = torch.stack(boxes, 1)
-    placed = boxes[..., 1] < VOID - 1
-    reach_x = torch.where(placed, torch.maximum(-boxes[..., 0], boxes[..., 3]), 0.0).amax(1)
-    reach_z = torch.where(placed, torch.maximum(-boxes[..., 2], boxes[..., 5]), 0.0).amax(1)
     yaw = torch.where(d.chance(0.8), d.index(4) * (0.5 * math.pi) + torch.deg2rad(d.uniform(-8.0, 8.0)),
                       d.uniform(-math.pi, math.pi))
-    cos, sin = torch.cos(yaw).abs(), torch.sin(yaw).abs()
-    half_x = (cos * reach_x + sin * reach_z)[:, None]
-    half_z = (sin * reach_x + cos * reach_z)[:, None]
-    candidates = 10
-    x = half_x + 0.1 + d.uniform(n=candidates) * (room.width[:, None] - 2 * half_x - 0.2).clamp(min=0)
-    z = half_z + 0.1 + d.uniform(n=candidates) * (room.depth[:, None] - 2 * half_z - 0.2).clamp(min=0)
-    footprint = torch.stack([x - half_x, torch.zeros_like(x), z - half_z, x + half_x,
-                             h[:, None].expand_as(x), z + half_z], -1)
-    pick, found = _first(occupied.free(footprint, margin=0.0) & _inside_room(room, footprint))
+    pivot, found = _place_turned(d, room, occupied, boxes, yaw, h)
     on = on & found
-    occupied.add(_take(footprint, pick), on)
-    pivot = torch.stack([_take(x, pick), torch.zeros_like(w), _take(z, pick)], -1)
 
     top_look = m.body()
     leg_look = torch.where(d.chance(0.6)[:, None], top_look, m.metal())
@@ -566,7 +596,7 @@ def _clutter(
         size = _take(size, thing)
         half = torch.maximum(size[:, 0], size[:, 2]) / 2
         x, z, y, on_top = _spot_on(d, tops, [0] * len(tops), half, zero, torch.zeros(d.batch, 3, device=d.device))
-        spots = _against_wall(d, room, size[:, 0], size[:, 2], candidates=3)
+        spots = _against_wall(d, room, size[:, 0], size[:, 2], candidates=6)
         footprint = torch.stack([spots["x"] - spots["half_x"], torch.zeros_like(spots["x"]),
                                  spots["z"] - spots["half_z"], spots["x"] + spots["half_x"],
                                  size[:, 1, None].expand_as(spots["x"]), spots["z"] + spots["half_z"]], -1)
@@ -632,7 +662,7 @@ def _cylinders(
                               d.uniform(0.2, 0.45)], -1)
         radius, height = _take(radius, thing), _take(height, thing)
         x, z, y, on_top = _spot_on(d, tops, groups, radius + 0.02, set_yaw, set_pivot)
-        spots = _against_wall(d, room, 2 * radius + 0.1, 2 * radius + 0.1, candidates=3)
+        spots = _against_wall(d, room, 2 * radius + 0.1, 2 * radius + 0.1, candidates=6)
         footprint = torch.stack([spots["x"] - radius[:, None], torch.zeros_like(spots["x"]),
                                  spots["z"] - radius[:, None], spots["x"] + radius[:, None],
                                  height[:, None].expand_as(spots["x"]), spots["z"] + radius[:, None]], -1)

@@ -3,15 +3,15 @@
 The generator (`random_scenes`) draws NYU's kinds of rooms (bedrooms, living rooms,
 kitchens, offices, dining rooms, corridors) of real sizes, deep and often open: L-shaped
 rooms with wings up to 6 m, doorways into rooms and corridors beyond; places the hand-held
-camera (0.8-1.8 m high, pitch -22..+8 degrees, a few degrees of roll) first, mostly near a
+camera (0.8-1.8 m high, pitch -30..+10 degrees, up to 6 degrees of roll) first, mostly near a
 wall looking in, otherwise anywhere looking across the room; then furniture from templates
 (beds, sofas, armchairs, bookcases, cabinets, wardrobes, desks with monitors, TV stands,
-kitchen runs) against the walls, a table with chairs standing at any angle, closed doors,
-pictures, curtains, rugs, skirting boards, 16 pieces of clutter on tops and floors (boxes,
-books, electronics, cushions, bags, bins), cups, bottles, vases and plant pots, lamps and
-ceiling lights, each at the first of a few random spots that is clear of the camera and of
-what came before; and half the time turns the camera towards a piece of furniture at least
-1.5 m away. Surfaces are photo textures (atlas.py) or procedural looks (materials.py). Rooms
+kitchen runs) against the walls, a table with chairs and an armchair or sofa standing at any
+angle, closed doors, pictures, curtains, rugs, skirting boards, 20 pieces of clutter on tops
+and floors (boxes, books, electronics, cushions, bags, bins), cups, bottles, vases and plant
+pots, lamps and ceiling lights, each at the first of a few random spots that is clear of the
+camera and of what came before; half the time turns the camera towards a piece of
+furniture at least 1.5 m away, and away from a wall less than 1.5 m ahead. Surfaces are photo textures (atlas.py) or procedural looks (materials.py). Rooms
 are at most 10 m long and a wing or what lies beyond a door adds at most 6 m more, so every
 ray ends well within raycast.FAR.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .camera import _aim, hand_held_pose
+from .camera import _aim, _face_open_space, hand_held_pose
 from .furniture import (
     CAMERA_CLEARANCE,
     WALL_PIECES,
@@ -33,6 +33,7 @@ from .furniture import (
     _clutter,
     _curtains,
     _cylinders,
+    _free_standing,
     _pictures,
     _rug,
     _table_set,
@@ -75,6 +76,7 @@ def random_scenes(draws: Draws) -> Scene:
     door_boxes, door_looks = _closed_door(d, m, room, occupied)
     main_boxes, main_looks, main_tops = _wall_pieces(d, m, room, occupied, range(1))
     set_boxes, set_looks, set_yaw, set_pivot, table_top = _table_set(d, m, room, occupied)
+    free_boxes, free_looks, free_yaw, free_pivot, free_piece = _free_standing(d, m, room, occupied)
     other_boxes, other_looks, other_tops = _wall_pieces(d, m, room, occupied, range(1, WALL_PIECES))
     piece_boxes, piece_looks = torch.cat([main_boxes, other_boxes], 1), torch.cat([main_looks, other_looks], 1)
     tops = main_tops + other_tops
@@ -88,19 +90,20 @@ def random_scenes(draws: Draws) -> Scene:
     cylinders, cylinder_looks, lamps = _cylinders(d, m, room, occupied, all_tops, groups, set_yaw, set_pivot,
                                                   table_top["on"], panel_on)
     lights = place_lights(d, room, panel_on, panel_centre, lamps)
-    camera_ypr = _aim(d, camera_pos, camera_ypr, all_tops)
+    camera_ypr = _aim(d, camera_pos, camera_ypr, all_tops + [free_piece])
+    camera_ypr = _face_open_space(d, camera_pos, camera_ypr, room)
 
     room_aligned = torch.cat([piece_boxes, door_boxes, picture_boxes, curtain_boxes, rug_box, panel_box,
                               clutter_boxes, baseboard_boxes], 1)
-    boxes = torch.cat([room_aligned, set_boxes], 1)
+    boxes = torch.cat([room_aligned, set_boxes, free_boxes], 1)
     looks = torch.cat([piece_looks, door_looks, picture_looks, curtain_looks, rug_look, panel_look, clutter_looks,
-                       baseboard_looks, set_looks], 1)
+                       baseboard_looks, set_looks, free_looks], 1)
     return Scene(
         space_lo=room.space_lo, space_hi=room.space_hi, space_looks=room.looks,
         box_lo=boxes[..., :3], box_hi=boxes[..., 3:], box_looks=looks,
-        group_sizes=(room_aligned.shape[1], set_boxes.shape[1]),
-        group_yaw=torch.stack([zero, set_yaw], 1),
-        group_pivot=torch.stack([torch.zeros_like(set_pivot), set_pivot], 1),
+        group_sizes=(room_aligned.shape[1], set_boxes.shape[1], free_boxes.shape[1]),
+        group_yaw=torch.stack([zero, set_yaw, free_yaw], 1),
+        group_pivot=torch.stack([torch.zeros_like(set_pivot), set_pivot, free_pivot], 1),
         cylinders=cylinders, cylinder_looks=cylinder_looks,
         light_pos=lights["pos"], light_rgb=lights["rgb"], light_radius=lights["radius"],
         light_spot=lights["spot"], ambient=lights["ambient"],

@@ -86,11 +86,14 @@ class _Room:
         self.wing_z1 = self.wing_z0 + wing_len
         wing = _stack_box(W - 0.05, zero, self.wing_z0, W + d.uniform(1.5, 6.0), H, self.wing_z1)
 
-        # a door opening on wall 0, 2 or 3 into a corridor or room beyond
-        self.door = d.chance(torch.where(corridor, 0.85, 0.75))
+        # a door opening on wall 0, 2 or 3 into a corridor or room beyond; one in three is a
+        # wide opening (an arch, or an open-plan room running on)
+        self.door = d.chance(torch.where(corridor, 0.85, 0.8))
         self.door_side = constant([0, 2, 3], device, torch.int64)[d.index(3)]
-        self.door_width, self.door_height = d.uniform(0.78, 0.95), d.uniform(1.98, 2.12)
         along = self.wall_length(self.door_side)
+        wide = d.chance(0.35) & ~corridor
+        self.door_width = torch.where(wide, torch.minimum(d.uniform(1.2, 3.0), along - 0.6), d.uniform(0.78, 0.95))
+        self.door_height = torch.where(wide, torch.minimum(d.uniform(2.1, 2.6), H - 0.05), d.uniform(1.98, 2.12))
         self.door_at = 0.15 + self.door_width / 2 + d.uniform() * (along - self.door_width - 0.3).clamp(min=0)
         thick = d.uniform(0.1, 0.2)  # walls; niches stop short of it, never reaching the room beyond
         half = self.door_width / 2
