@@ -234,3 +234,31 @@ def test_rendered_depth_is_quantised_and_never_far_from_the_truth():
     truth = frames.true_depth[valid]
     assert ((frames.depth[valid] - truth).abs() <= 0.5 * 0.0035 * truth**2 * 1.05 + 1e-6).all()
     assert (frames.depth[valid] != truth).float().mean() > 0.5
+
+
+def test_random_rooms_have_turned_furniture_inside_the_room():
+    scene = random_scenes(Draws(frame_keys(11, torch.arange(128))))
+    assert len(scene.group_sizes) == 3  # room-aligned boxes, the table set, the free-standing piece
+    free = slice(sum(scene.group_sizes[:2]), None)
+    placed = scene.box_lo[:, free, 1] < 900
+    stands = placed.any(1)
+    assert 0.1 < stands.float().mean() < 0.6
+    yaw = scene.group_yaw[stands, 2]
+    off_axis = torch.remainder(yaw, math.pi / 2)
+    assert ((off_axis > 0.1) & (off_axis < math.pi / 2 - 0.1)).float().mean() > 0.5  # at any angle
+    pivot = scene.group_pivot[stands, 2]
+    room_hi = scene.space_hi[stands, 0]
+    assert ((pivot[:, 0] > 0) & (pivot[:, 0] < room_hi[:, 0]) & (pivot[:, 2] > 0) & (pivot[:, 2] < room_hi[:, 2])).all()
+
+
+def test_a_camera_facing_a_near_wall_turns_to_the_room():
+    from depth.synthetic.camera import _face_open_space
+
+    class Room:  # a 4 x 6 m floor plan
+        width, depth = torch.tensor([4.0, 4.0]), torch.tensor([6.0, 6.0])
+
+    position = torch.tensor([[2.0, 1.5, 5.0], [2.0, 1.5, 1.0]])
+    facing_the_far_wall = torch.tensor([[0.0, 0.0, 0.0], [0.0, -0.2, 0.05]])  # yaw 0 looks along +z
+    turned = _face_open_space(Draws(frame_keys(0, torch.arange(2))), position, facing_the_far_wall, Room())
+    assert turned[0, 0].abs() > math.pi - 0.41  # 1 m from the wall: turned round towards the centre
+    assert torch.equal(turned[1], facing_the_far_wall[1])  # 5 m of room ahead: left alone
