@@ -64,6 +64,11 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _write_json(path: str, data: object) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
 def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, main as train_main
 
@@ -94,8 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     print(format_table(report))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        _write_json(args.json, report)
     if args.figure:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         figure4(figure_rows(model, dataset, args.figure_frames), args.figure)
@@ -147,8 +151,7 @@ def _stats(args: argparse.Namespace) -> int:
         return 2
     print(format_stats(stats))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
+        _write_json(args.json, stats)
     return 0
 
 

@@ -75,7 +75,11 @@ def _read_tile(path: Path) -> Tensor:
 
 @lru_cache(maxsize=None)
 def _load(device: str) -> TextureAtlas:
-    manifest = json.loads((TEXTURE_DIR / "manifest.json").read_text())
+    manifest_path = TEXTURE_DIR / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} is missing: the renderer needs the photo textures of "
+                                "assets/textures (they ship with the repository)")
+    manifest = json.loads(manifest_path.read_text())
     entries = sorted(manifest, key=lambda entry: (entry["category"], entry["file"]))
     unknown = {entry["category"] for entry in entries} - TILE_METRES.keys()
     if unknown:

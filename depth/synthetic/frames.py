@@ -92,7 +92,7 @@ def render_keys(
     keys: Tensor, height: int = FRAME_HEIGHT, width: int = FRAME_WIDTH, stages: Stages = Stages(),
     frames_per_pass: int | None = None,
 ) -> Frames:
-    """Frames of random scenes, one per key (B,) int64 (see scenes.frame_keys).
+    """Frames of random scenes, one per key (B,) int64 (see hashing.frame_keys).
 
     The scenes are generated all at once and rendered frames_per_pass at a time (default: all).
     """

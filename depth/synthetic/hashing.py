@@ -130,7 +130,7 @@ def halves(h: Tensor) -> tuple[Tensor, Tensor]:
 
 def frame_seed(key: Tensor, salt: int) -> Tensor:
     """(B,) int32 hashes of the frames' int64 keys, independent for each salt. Per-pixel
-    hashes are int32 (see scenes.mix32)."""
+    hashes are int32 (see mix32)."""
     return mix32((key & MASK32) ^ mix32(((key >> 32) & MASK32) ^ salt)).int()
 
 

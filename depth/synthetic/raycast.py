@@ -110,7 +110,7 @@ def _room_exit(origin: Tensor, direction: Tensor, lo: Tensor, hi: Tensor) -> tup
 
 def _turn(vectors: Tensor, yaw: Tensor) -> Tensor:
     """Vectors (..., 3) turned about the vertical axis by yaw (broadcast to vectors[..., 0]),
-    as scenes.rotate_y: a group's frame to the world by +yaw, the world to it by -yaw."""
+    as scene.rotate_y: a group's frame to the world by +yaw, the world to it by -yaw."""
     x, z = rotate_y(vectors[..., 0], vectors[..., 2], torch.cos(yaw), torch.sin(yaw))
     return torch.stack([x, vectors[..., 1], z], -1)
 
@@ -343,8 +343,8 @@ class Surface:
     camera-frame z = 1). exact: (B, P) bool, False where tile culling could not prove the hit
     is the nearest (rare; such pixels become depth holes). point, normal: (B, 3, P) world (the
     normal faces the camera side). uv: (B, 2, P) surface coordinates, metres. face: (B, P)
-    face index on its box (0..5, see scenes.FACES; cylinders: 0 side, 2 bottom, 3 top), as
-    float. look: (B, F, P) appearance (see scenes.Look). surface: (B, P) int64 surface id
+    face index on its box (0..5, see scene.FACES; cylinders: 0 side, 2 bottom, 3 top), as
+    float. look: (B, F, P) appearance (see materials.Look). surface: (B, P) int64 surface id
     (see `_camera_hits`).
     """
 

@@ -5,7 +5,7 @@ the renderer (raycast.py and on) only ever reads these tensors, so a scene can b
 `layout.simple_scene`, used by the tests) as well as drawn at random (`random_scenes`).
 
 Coordinates: world metres, y up, floor at y = 0. A room's walls are parallel to the x and z
-axes; the camera (see synthetic.py) looks along its own +z with y down and x right.
+axes; the camera (see camera.py) looks along its own +z with y down and x right.
 
 The scene model:
 
@@ -14,7 +14,7 @@ The scene model:
   ceiling. Other spaces make an L-shaped room (a wing overlapping the main room), a door
   opening (a passage through the wall thickness) into a room or corridor beyond, and window
   niches whose far face is the glass. Spaces must overlap to connect, and a ray passes into
-  at most two spaces beyond the ones it starts in (see synthetic.SPACE_CHAIN). Each space
+  at most two spaces beyond the ones it starts in (see raycast.SPACE_CHAIN). Each space
   face has its own look (6 per space, ordered -x, +x, -y, +y, -z, +z).
 - Boxes: N solid boxes, each axis-aligned in the frame of its group. Group 0 is the room
   frame; group g > 0 is turned by `group_yaw[:, g]` about a vertical axis through

@@ -52,7 +52,7 @@ def surface_albedo(
     look: (B, F, P); uv: (B, 2, P) metres; face: (B, P); seed: (B, P) int32, one per surface;
     palette: (K, 3) linear colours that cells and pictures pick from; footprint: (B, P) metres
     per pixel (`pixel_footprint`); texels, level_start: the TextureAtlas's. Colours are worked
-    on as three (B, P) channels (see Surface).
+    on as three (B, P) channels (see raycast.Surface).
     """
     u, v = uv.unbind(1)
     field = look.unbind(1)
