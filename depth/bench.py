@@ -33,7 +33,7 @@ from .synthetic import Stages, SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
 from .predict import DepthModel, resolve_device
-from .train import STAGES, TrainConfig, main as train_main, stage_forward
+from .train import STAGES, TrainConfig, bf16_pays, main as train_main, stage_forward
 
 
 def median_seconds(work: Callable[[], object], device: torch.device, repeats: int = 5, warmup: int = 2) -> float:
@@ -84,14 +84,16 @@ def _forward_seconds(net: torch.nn.Module, inputs: torch.Tensor, repeats: int) -
 
 def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, compile: bool,
                 fc_width: int = 4096, repeats: int = 5) -> float:
-    """Samples/s of forward + backward + SGD step on one fixed batch."""
+    """Samples/s of forward + backward + SGD step on one fixed batch (bf16 autocast and
+    channels-last where they pay, as in training: train.bf16_pays)."""
     net = EigenDepthNet(ModelConfig(fc_width=fc_width)).to(device)
     images = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     frames = (images * 255).to(torch.uint8)
     depth = torch.rand(batch_size, INPUT_HEIGHT, INPUT_WIDTH, device=device) * 5 + 0.5
     _, depth = augment(frames, depth, identity_params(batch_size, device))
     target, valid = output_targets(depth)
-    if device.type == "cuda":
+    bf16 = bf16_pays(device)
+    if bf16:
         net = net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     trained = net.coarse if stage == "coarse" else net.fine
@@ -103,7 +105,7 @@ def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, c
 
     def steps_of_training() -> None:
         for _ in range(steps):
-            prediction = stage_forward(stage, model, coarse, images)
+            prediction = stage_forward(stage, model, coarse, images, bf16)
             loss = scale_invariant_loss(prediction[:, 0], target, valid)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

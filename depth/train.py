@@ -19,6 +19,7 @@ batch (DistributedDataParallel; NCCL on CUDA, gloo on CPU).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -79,6 +80,7 @@ class TrainConfig:
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
     compile: bool = False  # torch.compile the networks, and the renderer of big synthetic pools (CUDA)
+    mixed_precision: bool = True  # bf16 autocast and channels-last memory where they pay (see bf16_pays)
     log_every: int = 100  # steps
     val_every: int = 100_000  # samples
     checkpoint_every: int = 100_000  # samples
@@ -110,7 +112,8 @@ def main(cfg: TrainConfig) -> Path:
     # --- the network ----------------------------------------------------------------------
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout)).to(device)
-    if device.type == "cuda":
+    bf16 = cfg.mixed_precision and bf16_pays(device)
+    if bf16:
         net = net.to(memory_format=torch.channels_last)
     if state is not None:
         net.load_state_dict(state["model"])
@@ -135,7 +138,8 @@ def main(cfg: TrainConfig) -> Path:
         model = DistributedDataParallel(trained) if world > 1 else trained
         model = torch.compile(model) if cfg.compile else model
         # fused, the data path's dozens of small kernels cost one launch sequence, not dozens
-        prepare = torch.compile(prepare_batch, dynamic=False) if cfg.compile else prepare_batch
+        prepare = functools.partial(prepare_batch, channels_last=bf16)
+        prepare = torch.compile(prepare, dynamic=False) if cfg.compile else prepare
         coarse = torch.compile(net.coarse) if cfg.compile and stage == "fine" else net.coarse
 
         total_steps = (cfg.coarse_samples if stage == "coarse" else cfg.fine_samples) // cfg.batch_size
@@ -153,7 +157,7 @@ def main(cfg: TrainConfig) -> Path:
                                        device, rank, world)
             images, target, valid = (tensor[step % STEPS_PER_DRAW] for tensor in batches)
             torch.manual_seed(_seed(cfg.seed, stage_index, step) + rank)  # dropout masks
-            prediction = stage_forward(stage, model, coarse, images)
+            prediction = stage_forward(stage, model, coarse, images, bf16)
             loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -194,10 +198,29 @@ def main(cfg: TrainConfig) -> Path:
     return run / OUTPUT_FILES["fine"]
 
 
-def stage_forward(stage: str, model: torch.nn.Module, coarse: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Log depth (B, 1, 55, 74) from the network a stage trains, bf16 autocast on CUDA. In the
-    fine stage the frozen coarse net runs first, without gradients, and `model` is the fine net."""
-    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=images.is_cuda):
+def bf16_pays(device: torch.device) -> bool:
+    """Whether bf16 autocast with channels-last memory speeds training up on `device`: on CUDA,
+    and on CPUs with bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 would be emulated.
+
+    Measured on the project's 2-core CPU (AVX512-BF16), forward + backward + SGD step of the
+    coarse net at batch 16: width 1024, 33.9 samples/s in float32, 62.8 under bf16 autocast,
+    74.1 with channels-last too; width 4096, 27.6, 36.5 and 41.9.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own CPU checks
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def stage_forward(
+    stage: str, model: torch.nn.Module, coarse: torch.nn.Module, images: torch.Tensor, bf16: bool = False,
+) -> torch.Tensor:
+    """Log depth (B, 1, 55, 74) from the network a stage trains, under bf16 autocast if `bf16`
+    (the loss is then still computed in float32). In the fine stage the frozen coarse net runs
+    first, without gradients, and `model` is the fine net."""
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
         if stage == "coarse":
             return model(images)
         with torch.no_grad():
@@ -227,13 +250,13 @@ def draw_batches(
 
 
 def prepare_batch(
-    images: torch.Tensor, depth: torch.Tensor, params: AugmentParams
+    images: torch.Tensor, depth: torch.Tensor, params: AugmentParams, channels_last: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frames (B, 3, 240, 320) uint8 and depth (B, 240, 320) -> augmented network input
-    (B, 3, 228, 304) in [0, 1] (channels-last on CUDA), target depth (B, 55, 74), valid mask."""
+    (B, 3, 228, 304) in [0, 1] (channels-last memory if asked), target depth (B, 55, 74), valid mask."""
     images, depth = augment(images, depth, params)
     target, valid = output_targets(depth)
-    if images.is_cuda:
+    if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images, target, valid
 

@@ -166,3 +166,39 @@ def test_compile_compiles_the_renderer_only_where_it_pays_off(monkeypatch):
     for count in (8, train.COMPILED_RENDERER_FRAMES, 0):  # small pool, big pool, on the fly
         train._frames(cfg, "", "val", count, torch.device("cpu"))
     assert asked == [False, True, True]
+
+
+def test_bf16_pays_on_cuda_and_bf16_cpus_only():
+    from depth.train import bf16_pays
+
+    assert bf16_pays(torch.device("cuda"))
+    assert not bf16_pays(torch.device("meta"))
+    assert isinstance(bf16_pays(torch.device("cpu")), bool)
+
+
+def test_one_bf16_channels_last_training_step_on_the_cpu_is_finite_and_learns():
+    from depth.data.augment import random_params
+    from depth.loss import scale_invariant_loss
+    from depth.model import EigenDepthNet, ModelConfig
+    from depth.train import prepare_batch, stage_forward
+
+    torch.manual_seed(0)
+    net = EigenDepthNet(ModelConfig(fc_width=64)).to(memory_format=torch.channels_last)
+    frames = torch.randint(0, 256, (4, 3, 240, 320), dtype=torch.uint8)
+    depth = torch.rand(4, 240, 320) * 4 + 1
+    images, target, valid = prepare_batch(frames, depth, random_params(4, torch.Generator().manual_seed(1)),
+                                          channels_last=True)
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(net.coarse.parameters(), lr=0.01, momentum=0.9)
+    losses = []
+    for _ in range(3):
+        prediction = stage_forward("coarse", net.coarse, net.coarse, images, bf16=True)
+        assert prediction.dtype == torch.bfloat16
+        loss = scale_invariant_loss(prediction[:, 0], target, valid)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in net.coarse.parameters() if p.grad is not None)
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
