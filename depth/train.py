@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import FrameSource, open_dataset
 from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
 from .data.pool import TensorPool
@@ -66,6 +66,7 @@ class TrainConfig:
     train_frames: int = 120_000  # frames decoded or rendered once into the pool; 0 = all (disk)
     val_frames: int = 256
     baseline_frames: int = 1024  # training frames averaged into the mean-depth baseline map
+    init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
     batch_size: int = 32
@@ -100,6 +101,13 @@ def main(cfg: TrainConfig) -> Path:
 
     # --- the run folder: a new run, or the same run resumed ------------------------------
     state = _load_state(run, cfg)
+    # --- the network: seeded random weights, those of --init, or the resumed ones ---------
+    net = initial_network(cfg).to(device)  # a bad --init stops here, before anything is written
+    bf16 = cfg.mixed_precision and bf16_pays(device)
+    if bf16:
+        net = net.to(memory_format=torch.channels_last)
+    if state is not None:
+        net.load_state_dict(state["model"])
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
@@ -108,15 +116,6 @@ def main(cfg: TrainConfig) -> Path:
     # --- data: every frame decoded (or rendered) once, held on the device -----------------
     train_frames = _frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device)
     val_frames = _frames(cfg, cfg.val_path or cfg.data_path, cfg.val_split, cfg.val_frames, device)
-
-    # --- the network ----------------------------------------------------------------------
-    torch.manual_seed(cfg.seed)  # the same initial weights in every process
-    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout)).to(device)
-    bf16 = cfg.mixed_precision and bf16_pays(device)
-    if bf16:
-        net = net.to(memory_format=torch.channels_last)
-    if state is not None:
-        net.load_state_dict(state["model"])
     if state is not None:
         mean_depth_map = state["mean_depth_map"]
     else:
@@ -196,6 +195,21 @@ def main(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return run / OUTPUT_FILES["fine"]
+
+
+def initial_network(cfg: TrainConfig) -> EigenDepthNet:
+    """The network a new run starts from, on the CPU: random weights from cfg.seed (the same in
+    every process), or the weights of the checkpoint cfg.init (a warm start: any checkpoint
+    `depth.load_model` reads, the shipped 4-bit one included), loaded strictly."""
+    torch.manual_seed(cfg.seed)
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout))
+    if cfg.init:
+        start, _ = load_checkpoint(cfg.init)  # CheckpointError (a ValueError) names the file
+        if start.config.fc_width != cfg.fc_width:
+            raise ValueError(f"{cfg.init}: its fully connected width is {start.config.fc_width}, the run's "
+                             f"{cfg.fc_width}; pass --fc-width {start.config.fc_width} to start from it")
+        net.load_state_dict(start.state_dict())
+    return net
 
 
 def bf16_pays(device: torch.device) -> bool:

@@ -202,3 +202,32 @@ def test_one_bf16_channels_last_training_step_on_the_cpu_is_finite_and_learns():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_init_starts_from_a_checkpoints_weights_and_checks_its_width(tmp_path):
+    from depth.checkpoint import save_checkpoint
+    from depth.model import EigenDepthNet, ModelConfig
+    from depth.train import TrainConfig, initial_network
+
+    torch.manual_seed(123)
+    trained = EigenDepthNet(ModelConfig(fc_width=64))
+    path = save_checkpoint(tmp_path / "w.safetensors", trained, {"trained": True}, dtype=torch.float16)
+    start = initial_network(TrainConfig(fc_width=64, init=str(path)))
+    for name, value in trained.state_dict().items():
+        assert torch.equal(start.state_dict()[name], value.half().float()), name  # float16 storage
+    # without --init, the seed decides, and not the weights' previous state
+    fresh = [initial_network(TrainConfig(fc_width=64, seed=5)).state_dict() for _ in range(2)]
+    assert all(torch.equal(fresh[0][k], fresh[1][k]) for k in fresh[0])
+    assert not torch.equal(fresh[0]["coarse.fc7.weight"], start.state_dict()["coarse.fc7.weight"])
+    with pytest.raises(ValueError, match="--fc-width 64"):
+        initial_network(TrainConfig(fc_width=128, init=str(path)))
+    with pytest.raises(ValueError, match="missing.safetensors"):
+        initial_network(TrainConfig(fc_width=64, init=str(tmp_path / "missing.safetensors")))
+
+
+def test_init_from_the_shipped_weights():
+    from depth.predict import DEFAULT_WEIGHTS
+    from depth.train import TrainConfig, initial_network
+
+    net = initial_network(TrainConfig(fc_width=4096, init=str(DEFAULT_WEIGHTS)))
+    assert all(torch.isfinite(p).all() for p in net.parameters())
