@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class TrainConfig:
     lr_fine_outer: float = 0.001  # fine 1 and fine 3
     lr_fine_middle: float = 0.01  # fine 2
     momentum: float = 0.9
+    lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
@@ -96,6 +98,7 @@ def main(cfg: TrainConfig) -> Path:
     rank, world = _init_distributed()
     device = _device_for(cfg.device, rank, world)
     run = Path(cfg.out)
+    lr_factor(cfg.lr_decay, 0, 1)  # an unknown schedule is an error before any work
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must divide among {world} processes")
 
@@ -130,6 +133,7 @@ def main(cfg: TrainConfig) -> Path:
         net.eval()
         trained.train()  # stage 2 keeps the coarse net in eval mode: no dropout in its input
         optimizer = torch.optim.SGD(_param_groups(net, stage, cfg), momentum=cfg.momentum)
+        base_rates = [group["lr"] for group in optimizer.param_groups]
         first_step = 0
         if state is not None and stage_index == state["stage"]:
             optimizer.load_state_dict(state["optimizer"])
@@ -160,6 +164,9 @@ def main(cfg: TrainConfig) -> Path:
             loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            factor = lr_factor(cfg.lr_decay, step, total_steps)  # from the step alone: resumes exactly
+            for group, rate in zip(optimizer.param_groups, base_rates):
+                group["lr"] = rate * factor
             optimizer.step()
             loss_sum += loss.detach()
             interval_steps += 1
@@ -174,7 +181,7 @@ def main(cfg: TrainConfig) -> Path:
                 progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.0f}")
                 peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
                 _log(run, rank, kind="train", stage=stage, step=done, samples=done * cfg.batch_size,
-                     loss=mean_loss, samples_per_s=samples_per_s, time=time.time(), peak_gpu_gib=peak_gib)
+                     loss=mean_loss, lr_factor=factor, samples_per_s=samples_per_s, time=time.time(), peak_gpu_gib=peak_gib)
                 loss_sum.zero_()
                 interval_steps = 0
             if done % steps_per_val == 0 or done == total_steps:
@@ -195,6 +202,22 @@ def main(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return run / OUTPUT_FILES["fine"]
+
+
+LR_DECAYS = ("none", "cosine", "step")
+
+
+def lr_factor(decay: str, step: int, total_steps: int) -> float:
+    """The multiple of each base learning rate used at `step` (0-based) of a stage of
+    `total_steps`: 1 throughout ("none"); half a cosine from 1 down to 0 at the last step
+    ("cosine"); 1, then 0.1 for the last 20% of the steps ("step")."""
+    if decay == "none":
+        return 1.0
+    if decay == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * step / max(1, total_steps - 1)))
+    if decay == "step":
+        return 0.1 if step >= 0.8 * total_steps else 1.0
+    raise ValueError(f"unknown lr_decay {decay!r}; choose one of {', '.join(LR_DECAYS)}")
 
 
 def initial_network(cfg: TrainConfig) -> EigenDepthNet:

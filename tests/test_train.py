@@ -231,3 +231,30 @@ def test_init_from_the_shipped_weights():
 
     net = initial_network(TrainConfig(fc_width=4096, init=str(DEFAULT_WEIGHTS)))
     assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_learning_rate_decays_at_the_end():
+    from depth.train import lr_factor
+
+    assert [lr_factor("none", s, 10) for s in (0, 9)] == [1.0, 1.0]
+    assert lr_factor("cosine", 0, 11) == pytest.approx(1.0)
+    assert lr_factor("cosine", 5, 11) == pytest.approx(0.5)
+    assert lr_factor("cosine", 10, 11) == pytest.approx(0.0, abs=1e-12)
+    cosine = [lr_factor("cosine", s, 100) for s in range(100)]
+    assert all(a >= b for a, b in zip(cosine, cosine[1:]))
+    assert [lr_factor("step", s, 10) for s in (0, 7, 8, 9)] == [1.0, 1.0, 0.1, 0.1]
+    with pytest.raises(ValueError, match="lr_decay"):
+        lr_factor("linear", 0, 10)
+
+
+def test_a_cosine_run_logs_its_decaying_rate(tmp_path):
+    from depth.train import TrainConfig, main
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=16, val_frames=4, fc_width=32,
+                      batch_size=4, coarse_samples=40, fine_samples=0, log_every=2, val_every=10**9,
+                      checkpoint_every=10**9, device="cpu", lr_decay="cosine", baseline_frames=8)
+    main(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    factors = [row["lr_factor"] for row in rows if row["kind"] == "train"]
+    assert factors[0] > 0.9 and factors[-1] == pytest.approx(0.0, abs=1e-9)
+    assert all(a > b for a, b in zip(factors, factors[1:]))
