@@ -9,7 +9,7 @@ from .hashing import Draws
 from .materials import Materials
 from .scene import FACES, VOID, constant, rotate_y
 
-# ----------------------------------------------------------------------------- the generator
+# ----------------------------------------------------------------------------- room shells
 
 ROOM_TYPES = ("bedroom", "living", "kitchen", "office", "dining", "corridor")
 ROOM_ODDS = [0.24, 0.22, 0.16, 0.14, 0.14, 0.10]
