@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .efficientnet import FEATURES, EfficientNetLite0
+
 INPUT_HEIGHT, INPUT_WIDTH = 228, 304
 OUTPUT_HEIGHT, OUTPUT_WIDTH = 55, 74
 OUTPUT_STRIDE = 4  # input pixels per output pixel
+BACKBONES = ("eigen", "efficientnet-lite0")
 OUTPUT_OFFSET = 3.5  # input coordinate (pixel edges at integers) of the output grid's top-left edge
 
 # ImageNet statistics: the paper's coarse net was an ImageNet-style network, and a fixed
@@ -31,40 +34,40 @@ class ModelConfig:
 
     fc_width: width of the coarse net's hidden fully connected layer (coarse 6); the paper: 4096.
     dropout: dropout probability after coarse 6 (the paper's only dropout layer).
+    backbone: what computes the coarse net's features before coarse 6: "eigen", the paper's
+        coarse 1-5 (8x6x256), or "efficientnet-lite0", an ImageNet-pretrained EfficientNet-Lite0
+        up to stride 32 (10x8x320; see depth/efficientnet.py).
     """
 
     fc_width: int = 4096
     dropout: float = 0.5
+    backbone: str = "eigen"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fc_width, int) and self.fc_width > 0):
             raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
 
 
 class CoarseNet(nn.Module):
-    """Global coarse-scale network: (B, 3, 228, 304) in [0, 1] -> log depth (B, 1, 55, 74)."""
+    """Global coarse-scale network: (B, 3, 228, 304) in [0, 1] -> log depth (B, 1, 55, 74).
+
+    Features from the configured backbone, then the paper's coarse 6 and 7."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.normalize = _Normalize()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 96, kernel_size=11, stride=4),  # coarse 1: 304x228 -> 74x55
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # -> 37x27
-            nn.Conv2d(96, 256, kernel_size=5, padding=2),  # coarse 2
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # -> 18x13
-            nn.Conv2d(256, 384, kernel_size=3, padding=1),  # coarse 3
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 384, kernel_size=3, padding=1),  # coarse 4
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1),  # coarse 5
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2),  # -> 8x6, 256 * 6 * 8 = 12288 features
-        )
-        self.fc6 = nn.Linear(256 * 6 * 8, config.fc_width)
+        if config.backbone == "efficientnet-lite0":
+            self.normalize = _Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # as the ImageNet weights expect
+            self.features = EfficientNetLite0()  # -> 10x8, 320 * 8 * 10 = 25600 features
+            features = FEATURES * 8 * 10
+        else:
+            self.normalize = _Normalize(_RGB_MEAN, _RGB_STD)
+            self.features = _eigen_features()
+            features = 256 * 6 * 8
+        self.fc6 = nn.Linear(features, config.fc_width)
         self.dropout = nn.Dropout(config.dropout)
         self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
 
@@ -73,6 +76,25 @@ class CoarseNet(nn.Module):
         x = self.features(x).flatten(1)
         x = self.dropout(torch.relu(self.fc6(x)))
         return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
+
+
+def _eigen_features() -> nn.Sequential:
+    """The paper's coarse 1-5: (B, 3, 228, 304) normalised -> (B, 256, 6, 8)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 96, kernel_size=11, stride=4),  # coarse 1: 304x228 -> 74x55
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # -> 37x27
+        nn.Conv2d(96, 256, kernel_size=5, padding=2),  # coarse 2
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),  # -> 18x13
+        nn.Conv2d(256, 384, kernel_size=3, padding=1),  # coarse 3
+        nn.ReLU(inplace=True),
+        nn.Conv2d(384, 384, kernel_size=3, padding=1),  # coarse 4
+        nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1),  # coarse 5
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, stride=2),  # -> 8x6, 256 * 6 * 8 = 12288 features
+    )
 
 
 class FineNet(nn.Module):
@@ -119,10 +141,10 @@ class _Normalize(nn.Module):
     """Fixed per-channel normalisation. The constants are buffers (moved with the module, not
     saved in checkpoints) so no forward pass copies them from the host."""
 
-    def __init__(self) -> None:
+    def __init__(self, mean: tuple[float, ...] = _RGB_MEAN, std: tuple[float, ...] = _RGB_STD) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_RGB_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.mean) / self.std

