@@ -82,6 +82,7 @@ class TrainConfig:
     lr_fine_outer: float = 0.001  # fine 1 and fine 3
     lr_fine_middle: float = 0.01  # fine 2
     momentum: float = 0.9
+    pick: str = "last"  # each stage's output: its "last" weights, or those that scored best on "val" (SI log)
     lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
     seed: int = 0
@@ -103,6 +104,8 @@ def main(cfg: TrainConfig) -> Path:
     device = _device_for(cfg.device, rank, world)
     run = Path(cfg.out)
     lr_factor(cfg.lr_decay, 0, 1)  # an unknown schedule is an error before any work
+    if cfg.pick not in ("last", "val"):
+        raise ValueError(f"unknown pick {cfg.pick!r}; choose last or val")
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must divide among {world} processes")
 
@@ -132,6 +135,11 @@ def main(cfg: TrainConfig) -> Path:
         if state is not None and stage_index < state["stage"]:
             continue
         trained = net.coarse if stage == "coarse" else net.fine
+        if stage == "fine" and cfg.pick == "val":  # refine the coarse net that validated best
+            if world > 1:
+                dist.barrier()  # rank 0 has written it
+            net.coarse.load_state_dict(load_checkpoint(run / OUTPUT_FILES["coarse"])[0].coarse.state_dict())
+        best_si = _best_logged_si(run / "metrics.jsonl", stage)  # of this stage, before a resume
         net.requires_grad_(False)
         trained.requires_grad_(True)
         freeze_backbone(net, cfg)
@@ -192,6 +200,11 @@ def main(cfg: TrainConfig) -> Path:
             if done % steps_per_val == 0 or done == total_steps:
                 results = validate(net, val_frames, device)
                 _log(run, rank, kind="val", stage=stage, step=done, samples=done * cfg.batch_size, **results)
+                si = results["coarse" if stage == "coarse" else "fine"]["si_log"]
+                if cfg.pick == "val" and si < best_si and rank == 0:
+                    best_si = si
+                    picked = {"on": "val", "samples": done * cfg.batch_size, "si_log": si}
+                    save_checkpoint(run / OUTPUT_FILES[stage], net, _info(cfg, stage, mean_depth_map, picked))
                 net.eval()
                 trained.train()
             if done % steps_per_checkpoint == 0 or done == total_steps:
@@ -199,7 +212,7 @@ def main(cfg: TrainConfig) -> Path:
             if interval_steps == 0:
                 interval_start = time.perf_counter()
         progress.close()
-        if rank == 0:
+        if rank == 0 and cfg.pick == "last":
             save_checkpoint(run / OUTPUT_FILES[stage], net, _info(cfg, stage, mean_depth_map))
         state = None  # the next stage starts fresh
 
@@ -384,11 +397,24 @@ def _generator(seed: int, stage_index: int, counter: int, device: torch.device) 
     return generator
 
 
-def _info(cfg: TrainConfig, stage: str, mean_depth_map: list[list[float]]) -> dict[str, Any]:
+def _info(cfg: TrainConfig, stage: str, mean_depth_map: list[list[float]],
+          picked: dict[str, Any] | None = None) -> dict[str, Any]:
     source = cfg.data + (f" ({cfg.data_path})" if cfg.data_path else "")
-    return {"trained": True, "trained_on": f"{source}, split {cfg.train_split}",
+    info = {"trained": True, "trained_on": f"{source}, split {cfg.train_split}",
             "stages": list(STAGES[: STAGES.index(stage) + 1]), "train_config": dataclasses.asdict(cfg),
             "mean_depth_map": mean_depth_map}
+    return info | ({"picked": picked} if picked else {})
+
+
+def _best_logged_si(log: Path, stage: str) -> float:
+    """The best (lowest) validated SI log of `stage` in the run's log so far (inf if none): on
+    resume, the log holds exactly the validations before the saved state."""
+    if not log.exists():
+        return math.inf
+    output = "coarse" if stage == "coarse" else "fine"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return min((row[output]["si_log"] for row in rows if row["kind"] == "val" and row["stage"] == stage),
+               default=math.inf)
 
 
 def _save_state(run: Path, rank: int, net: EigenDepthNet, optimizer: torch.optim.Optimizer,

@@ -258,3 +258,26 @@ def test_a_cosine_run_logs_its_decaying_rate(tmp_path):
     factors = [row["lr_factor"] for row in rows if row["kind"] == "train"]
     assert factors[0] > 0.9 and factors[-1] == pytest.approx(0.0, abs=1e-9)
     assert all(a > b for a, b in zip(factors, factors[1:]))
+
+
+def test_pick_on_val_keeps_the_best_validated_weights_of_each_stage(tmp_path):
+    from depth.checkpoint import load_checkpoint
+    from depth.train import TrainConfig, main
+
+    run = tmp_path / "run"
+    cfg = TrainConfig(out=str(run), data="synthetic", train_frames=16, val_frames=4, fc_width=32, batch_size=4,
+                      coarse_samples=48, fine_samples=24, lr_coarse_fc=3.0, lr_fine_middle=1.0, log_every=3,
+                      val_every=8, checkpoint_every=10**9, device="cpu", pick="val", baseline_frames=8)
+    main(cfg)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for stage, output, file in (("coarse", "coarse", "coarse.safetensors"), ("fine", "fine", "model.safetensors")):
+        vals = [row for row in rows if row["kind"] == "val" and row["stage"] == stage]
+        best = min(vals, key=lambda row: row[output]["si_log"])
+        _, info = load_checkpoint(run / file)
+        assert info["picked"] == {"on": "val", "samples": best["samples"], "si_log": best[output]["si_log"]}
+        if stage == "fine":  # with these rates the fine net gets worse after its first validation
+            assert best["samples"] < vals[-1]["samples"]
+    coarse, _ = load_checkpoint(run / "coarse.safetensors")
+    final, _ = load_checkpoint(run / "model.safetensors")
+    for name, value in coarse.coarse.state_dict().items():  # stage 2 refined the best coarse net
+        assert torch.equal(final.coarse.state_dict()[name], value), name
