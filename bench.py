@@ -29,7 +29,7 @@ import torch
 
 import depth
 from depth import bench
-from depth.model import EigenDepthNet, ModelConfig
+from depth.model import BACKBONES, EigenDepthNet, ModelConfig
 from depth.predict import resolve_device
 from depth.train import STAGES, TrainConfig
 
@@ -67,6 +67,15 @@ def run(device: torch.device, train_batch_sizes: list[int], train_steps: int, re
                          f"{images_per_s:,.0f} images/s", "", "", ""))
 
     frames = 2048 if device.type == "cuda" else 4 * max(train_batch_sizes)
+    # the two backbones, both stages, float32 against bf16 (at the CPU recipe's batch 16, width 1024)
+    for backbone in BACKBONES:
+        for stage in STAGES:
+            speeds = [bench.model_alone(stage, 16, train_steps, device, compile=False, fc_width=1024,
+                                        backbone=backbone, bf16=bf16) for bf16 in (False, True)]
+            rows.append((f"training, model alone, {backbone}, {stage} stage, batch 16, fc 1024",
+                         f"bf16 + channels-last: {speeds[1]:,.1f} samples/s", f"float32: {speeds[0]:,.1f} samples/s",
+                         f"{speeds[1] / speeds[0]:.2f}", ""))
+
     for batch_size in train_batch_sizes:
         loop = bench.training_loop(batch_size, train_steps, device, compile=device.type == "cuda",
                                    data="synthetic", data_path="", frames=frames)

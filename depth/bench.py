@@ -83,16 +83,17 @@ def _forward_seconds(net: torch.nn.Module, inputs: torch.Tensor, repeats: int) -
 
 
 def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, compile: bool,
-                fc_width: int = 4096, repeats: int = 5) -> float:
-    """Samples/s of forward + backward + SGD step on one fixed batch (bf16 autocast and
-    channels-last where they pay, as in training: train.bf16_pays)."""
-    net = EigenDepthNet(ModelConfig(fc_width=fc_width)).to(device)
+                fc_width: int = 4096, repeats: int = 5, backbone: str = "eigen", bf16: bool | None = None) -> float:
+    """Samples/s of forward + backward + SGD step on one fixed batch: under bf16 autocast with
+    channels-last memory if `bf16` (None: where they pay, as in training, train.bf16_pays),
+    else float32. The backbone is random-initialised (its speed does not depend on weights)."""
+    net = EigenDepthNet(ModelConfig(fc_width=fc_width, backbone=backbone)).to(device)
     images = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     frames = (images * 255).to(torch.uint8)
     depth = torch.rand(batch_size, INPUT_HEIGHT, INPUT_WIDTH, device=device) * 5 + 0.5
     _, depth = augment(frames, depth, identity_params(batch_size, device))
     target, valid = output_targets(depth)
-    bf16 = bf16_pays(device)
+    bf16 = bf16_pays(device) if bf16 is None else bf16
     if bf16:
         net = net.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
