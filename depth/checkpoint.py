@@ -100,7 +100,9 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
     path = Path(path)
     tensors, metadata = _read(path)
     try:
-        config = ModelConfig(**json.loads(metadata["config"]))
+        fields = json.loads(metadata["config"])
+        fields.setdefault("fine_padding", "zeros")  # checkpoints from before the field was zero-padded
+        config = ModelConfig(**fields)
         info = json.loads(metadata.get("info", "{}"))
         part_names = json.loads(metadata.get("parts", "[]"))
         if not (isinstance(part_names, list) and all(isinstance(n, str) and "/" not in n for n in part_names)):

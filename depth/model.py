@@ -37,17 +37,23 @@ class ModelConfig:
     backbone: what computes the coarse net's features before coarse 6: "eigen", the paper's
         coarse 1-5 (8x6x256), or "efficientnet-lite0", an ImageNet-pretrained EfficientNet-Lite0
         up to stride 32 (10x8x320; see depth/efficientnet.py).
+    fine_padding: how fine 2 and 3 pad their 5x5 inputs: "replicate" (edge values; no ring
+        along the border) or "zeros" (what the paper's description and the first weights of
+        this project used; a zero border draws a thin frame into the fine map).
     """
 
     fc_width: int = 4096
     dropout: float = 0.5
     backbone: str = "eigen"
+    fine_padding: str = "replicate"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fc_width, int) and self.fc_width > 0):
             raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.fine_padding not in ("replicate", "zeros"):
+            raise ValueError(f"fine_padding must be replicate or zeros, got {self.fine_padding!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
 
@@ -103,13 +109,13 @@ class FineNet(nn.Module):
     forward(images (B, 3, 228, 304) in [0, 1], coarse_log_depth (B, 1, 55, 74)) -> (B, 1, 55, 74).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, padding: str = "replicate") -> None:
         super().__init__()
         self.normalize = _Normalize()
         self.conv1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # fine 1: -> 148x110
         self.pool1 = nn.MaxPool2d(2)  # -> 74x55
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=5, padding=2)  # fine 2, after the concat
-        self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2)  # fine 3: linear
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=5, padding=2, padding_mode=padding)  # fine 2, after the concat
+        self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2, padding_mode=padding)  # fine 3: linear
 
     def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor) -> torch.Tensor:
         x = self.pool1(torch.relu(self.conv1(self.normalize(images))))
@@ -130,7 +136,7 @@ class EigenDepthNet(nn.Module):
         super().__init__()
         self.config = config
         self.coarse = CoarseNet(config)
-        self.fine = FineNet()
+        self.fine = FineNet(config.fine_padding)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         coarse = self.coarse(images)

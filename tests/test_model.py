@@ -106,3 +106,25 @@ def test_coarse_net_can_be_frozen_while_fine_net_trains():
     assert all(p.grad is None for p in net.coarse.parameters())
     assert all(torch.equal(coarse_before[k], v) for k, v in net.coarse.state_dict().items())
     assert all(not torch.equal(fine_before[k], v) for k, v in net.fine.state_dict().items())
+
+
+def test_replicate_padding_draws_no_ring_along_the_border():
+    from depth.model import FineNet
+
+    torch.manual_seed(0)
+    images = torch.full((1, 3, 228, 304), 0.4)
+    coarse = torch.full((1, 1, 55, 74), 1.2)
+    with torch.no_grad():
+        for padding, uniform in (("replicate", True), ("zeros", False)):
+            out = FineNet(padding)(images, coarse)
+            spread = (out - out[..., 27, 37]).abs().max().item()
+            assert (spread < 1e-5) == uniform, (padding, spread)
+
+
+def test_old_checkpoints_keep_their_zero_padding():
+    import depth
+
+    assert depth.load_model(device="cpu").net.config.fine_padding == "zeros"  # the shipped weights
+    assert ModelConfig().fine_padding == "replicate"  # new networks
+    with pytest.raises(ValueError, match="fine_padding"):
+        ModelConfig(fine_padding="reflect-ish")
