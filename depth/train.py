@@ -188,6 +188,11 @@ def main(cfg: TrainConfig) -> Path:
             # --- bookkeeping: logs, validation, checkpoints (rank 0 writes) ------------------
             if done % cfg.log_every == 0 or done == total_steps:
                 mean_loss = loss_sum.item() / interval_steps  # the only host sync of the loop
+                if not math.isfinite(mean_loss):  # diverged: every later step would be wasted
+                    raise ValueError(
+                        f"the {stage} stage's loss became {mean_loss} by step {done}; the learning rates are too "
+                        "high for this network (lower --lr-coarse-fc, --lr-coarse-conv / --lr-backbone or "
+                        "--lr-fine-*); the last good state is in state.pt")
                 seconds = time.perf_counter() - interval_start
                 samples_per_s = interval_steps * cfg.batch_size / seconds
                 progress.update(interval_steps)

@@ -281,3 +281,14 @@ def test_pick_on_val_keeps_the_best_validated_weights_of_each_stage(tmp_path):
     final, _ = load_checkpoint(run / "model.safetensors")
     for name, value in coarse.coarse.state_dict().items():  # stage 2 refined the best coarse net
         assert torch.equal(final.coarse.state_dict()[name], value), name
+
+
+def test_a_diverging_run_stops_with_a_message(tmp_path):
+    from depth.train import TrainConfig, main
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=8, val_frames=4, fc_width=32,
+                      batch_size=4, coarse_samples=40, fine_samples=0, lr_coarse_fc=1e12, lr_coarse_conv=1e12,
+                      log_every=2, val_every=10**9, checkpoint_every=10**9, device="cpu", baseline_frames=4)
+    with pytest.raises(ValueError, match="loss became (nan|-?inf).*too high"):
+        main(cfg)
+    assert not (tmp_path / "run" / "coarse.safetensors").exists()
