@@ -104,7 +104,9 @@ class EfficientNetLite0(nn.Module):
         """Stop gradients to the stem and the first `blocks` MBConv blocks (0..16)."""
         if not 0 <= blocks <= len(self._blocks):
             raise ValueError(f"can freeze 0 to {len(self._blocks)} blocks, got {blocks}")
-        for module in [self._conv_stem, self._bn0, *self._blocks[:blocks]] if blocks else []:
+        if blocks == 0:
+            return
+        for module in (self._conv_stem, self._bn0, *self._blocks[:blocks]):
             module.requires_grad_(False)
 
 

@@ -31,7 +31,7 @@ MIN_SIDE, MAX_SIDE = 8, 4096  # pixels: the frame sizes the renderer accepts
 @dataclass
 class Frames:
     """A rendered batch. image: (B, 3, H, W) uint8 RGB. depth: (B, H, W) float32 metres along
-    the optical axis, 0 in holes. valid: (B, H, W) bool, depth > 0. true_depth: (B, H, W) the
+    the optical axis as the Kinect reports it (quantised, see sensor.kinect_depth), 0 in holes. valid: (B, H, W) bool, depth > 0. true_depth: (B, H, W) the
     exact depth everywhere, holes included. intrinsics: (fx, fy, cx, cy) in pixels."""
 
     image: Tensor
