@@ -67,6 +67,8 @@ class PhotoResult:
 
     image: (H, W, 3) uint8, the upright photo at the app's working resolution (views.WORK_SIDE);
     coarse, fine: (H, W) float32 metres; truth: (H, W) float32 metres, 0 = no reading, or None.
+    output: the map the weights stand behind ("fine" or "coarse", DepthModel.output): the one
+    downloaded and shown in 3D.
     metrics: {"coarse": ..., "fine": ...}, each depth.metrics.compute_metrics under the paper
     protocol at the photo's own resolution, or None without ground truth.
     model_seconds: the time model.predict took (decoding, network, resampling).
@@ -86,11 +88,18 @@ class PhotoResult:
     depth_npy: Path  # float32 metres
     colours: Colours
     cloud: Cloud
+    output: str = "fine"
+
+    @property
+    def depth(self) -> np.ndarray:
+        """(H, W) float32 metres: the default output."""
+        return self.coarse if self.output == "coarse" else self.fine
 
     @property
     def downloads(self) -> list[Path]:
         """The files offered for download: point cloud, 16-bit depth PNG, .npy, colour image."""
-        return [self.cloud.ply, self.depth_png, self.depth_npy, self.colours.fine]
+        colour = self.colours.coarse if self.output == "coarse" else self.colours.fine
+        return [self.cloud.ply, self.depth_png, self.depth_npy, colour]
 
 
 class PhotoDepth:
@@ -121,14 +130,15 @@ class PhotoDepth:
                        "fine": compute_metrics(prediction.fine, truth)}
         image, coarse, fine, truth = to_working(prediction.image, prediction.coarse, prediction.fine, truth)
         folder, stem = self.folders.new(), file_stem(path)
-        depth_png, depth_npy = write_depth_files(folder, stem, fine)
+        output = self.model.output
+        depth_png, depth_npy = write_depth_files(folder, stem, coarse if output == "coarse" else fine)
         height, width = prediction.image.shape[:2]
         return PhotoResult(
             name=Path(path).name, size=(width, height), image=image, coarse=coarse, fine=fine,
             truth=truth, metrics=metrics, model_seconds=model_seconds, device=_device_name(self.model),
             photo=write_rgb(folder / f"{stem}_photo.jpg", image), depth_png=depth_png, depth_npy=depth_npy,
             colours=_colours(coarse, fine, truth, folder, stem, colormap, range_mode, near, far),
-            cloud=_cloud(image, fine, folder, stem, fov, stride),
+            cloud=_cloud(image, coarse if output == "coarse" else fine, folder, stem, fov, stride), output=output,
         )
 
     def recolour(
@@ -142,7 +152,7 @@ class PhotoDepth:
     def recloud(self, result: PhotoResult, fov: float, stride: int) -> PhotoResult:
         """The same result's point cloud for another field of view or density."""
         folder, stem = self._folder_for(result)
-        return replace(result, cloud=_cloud(result.image, result.fine, folder, stem, fov, stride))
+        return replace(result, cloud=_cloud(result.image, result.depth, folder, stem, fov, stride))
 
     def _folder_for(self, result: PhotoResult) -> tuple[Path, str]:
         if not result.depth_npy.exists():
@@ -169,12 +179,12 @@ def _colours(
     )
 
 
-def _cloud(image: np.ndarray, fine: np.ndarray, folder: Path, stem: str, fov: float, stride: int) -> Cloud:
-    """Back-project the fine depth through the intrinsics of a `fov`-degree camera."""
+def _cloud(image: np.ndarray, depth: np.ndarray, folder: Path, stem: str, fov: float, stride: int) -> Cloud:
+    """Back-project the depth (H, W) metres through the intrinsics of a `fov`-degree camera."""
     if stride != int(stride) or not 1 <= stride <= MAX_STRIDE:
         raise ValueError(f"point density: stride must be a whole number from 1 to {MAX_STRIDE}, got {stride}")
-    height, width = fine.shape
-    cloud = point_cloud(image, fine, intrinsics_from_fov(width, height, fov), int(stride))
+    height, width = depth.shape
+    cloud = point_cloud(image, depth, intrinsics_from_fov(width, height, fov), int(stride))
     return Cloud(fov=float(fov), stride=int(stride), points=len(cloud.points),
                  ply=write_ply(cloud, folder / f"{stem}_points.ply"),
                  viewer=write_viewer_ply(cloud, folder / f"{stem}_viewer.ply"))

@@ -64,9 +64,9 @@ def webcam_depth(
     rate = rate if rate is not None else FrameRate()
     near, far = colour_range([], (near, far))
     start = time.perf_counter()
-    fine = model.predict(frame).fine
+    depth = model.predict(frame).depth  # the default output (coarse + fine, or coarse)
     model_ms = (time.perf_counter() - start) * 1000
-    picture = colorize(fine, near, far, colormap)
+    picture = colorize(depth, near, far, colormap)
     fps = rate.tick(time.perf_counter())
     height, width = frame.shape[:2]
     status = (f"**{fps:.1f} frames/s** · " if fps is not None else "") + (

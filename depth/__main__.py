@@ -1,11 +1,14 @@
-"""Command line: `python -m depth predict|train|evaluate ...` (each has --help)."""
+"""Command line: `python -m depth COMMAND ...` for the commands below, each with its own --help."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -26,6 +29,23 @@ def _colormap(name: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """`path` as a folder this process can write into, created if missing. ValueError, naming
+    the path and the reason, when it is a file or cannot be created or written."""
+    folder = Path(path)
+    if not str(path).strip():
+        raise ValueError(f"the {what} must not be empty")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the {what} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot write into the {what} {folder}: {error.strerror or error}") from None
+    return folder
+
+
 def _predict(args: argparse.Namespace) -> int:
     stems = [Path(p).stem for p in args.images]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
@@ -34,6 +54,7 @@ def _predict(args: argparse.Namespace) -> int:
               "each other, run them separately", file=sys.stderr)
         return 2
     try:
+        out = _output_folder(args.out)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntrainedWeightsWarning)
             model = load_model(args.weights, device=args.device)
@@ -42,9 +63,10 @@ def _predict(args: argparse.Namespace) -> int:
         return 2
     for warning in caught:
         print(f"WARNING: {warning.message}", file=sys.stderr)
+    if model.output == "coarse":
+        print("note: these weights' fine stage made depth worse than their coarse net alone, so "
+              "<stem>_depth.* hold the coarse map (<stem>_fine.npy keeps the fine one)", file=sys.stderr)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for image_path in tqdm(args.images, desc="depth", unit="image", disable=len(args.images) < 2):
         try:
@@ -54,11 +76,12 @@ def _predict(args: argparse.Namespace) -> int:
             failures += 1
             continue
         stem = out / Path(image_path).stem
-        np.save(f"{stem}_depth.npy", prediction.fine)
+        np.save(f"{stem}_depth.npy", prediction.depth)
         np.save(f"{stem}_coarse.npy", prediction.coarse)
-        save_depth_png(f"{stem}_depth.png", prediction.fine)
-        near, far = depth_range(prediction.fine)
-        Image.fromarray(colorize(prediction.fine, near, far, args.colormap)).save(f"{stem}_color.png")
+        np.save(f"{stem}_fine.npy", prediction.fine)
+        save_depth_png(f"{stem}_depth.png", prediction.depth)
+        near, far = depth_range(prediction.depth)
+        Image.fromarray(colorize(prediction.depth, near, far, args.colormap)).save(f"{stem}_color.png")
     done = len(args.images) - failures
     print(f"wrote depth for {done} of {len(args.images)} images to {out}", file=sys.stderr)
     return 1 if failures else 0
@@ -76,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     try:
         path = train_main(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # OSError: the run folder or a file in it cannot be written
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"trained weights: {path}", file=sys.stderr)
@@ -114,9 +137,18 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     if args.trained_on:
         info["trained_on"] = args.trained_on
+    if args.output:
+        info["output"] = args.output
     max_bytes = int(args.max_file_mib * 2**20) if args.max_file_mib else None
-    out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=args.fc_int4,
-                          max_file_bytes=max_bytes)
+    try:
+        _output_folder(Path(args.out).parent, "folder of the exported checkpoint")
+        if Path(args.out).is_dir():
+            raise ValueError(f"{args.out} is a folder; name the checkpoint file to write")
+        out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=args.fc_int4,
+                              max_file_bytes=max_bytes)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     sizes = ", ".join(f"{file.name} {file.stat().st_size / 2**20:.1f} MiB" for file in checkpoint_files(out))
     print(f"wrote {sizes} ({args.dtype}{', 4-bit fully connected weights' if args.fc_int4 else ''})",
           file=sys.stderr)
@@ -127,9 +159,11 @@ def _synth(args: argparse.Namespace) -> int:
     from .synthetic import write_folder
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"the output folder {args.out} is a file, not a folder")
         out = write_folder(args.out, args.n, split=args.split, seed=args.seed, height=args.height,
                            width=args.width, device=resolve_device(args.device), compile=args.compile)
-    except ValueError as error:  # a bad device, count or frame size
+    except (ValueError, OSError) as error:  # a bad device, count or frame size; an unwritable folder
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.n} frames, manifest.json and preview.png to {out}", file=sys.stderr)
@@ -172,16 +206,20 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _add_config_options(parser: argparse.ArgumentParser, config_type: type) -> None:
-    """One --option per dataclass field, typed like its default; argparse rejects unknown ones."""
+    """One --option per dataclass field, typed like its default, its help the field's comment in
+    the dataclass's source (one place to document a field); argparse rejects unknown ones."""
+    comments = dict(re.findall(r"^\s+(\w+): .*?#\s*(.+)$", inspect.getsource(config_type), re.MULTILINE))
     for field in dataclasses.fields(config_type):
         flag = "--" + field.name.replace("_", "-")
+        comment = comments.get(field.name, "").replace("%", "%%")
         if isinstance(field.default, bool):
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
-                                default=field.default)
+                                default=field.default, help=comment)
         else:
+            default = "" if field.default == "" else f"default: {field.default!r}"  # the comment says what "" means
             parser.add_argument(flag, dest=field.name, type=type(field.default), default=field.default,
                                 metavar=type(field.default).__name__.upper(),
-                                help=f"default: {field.default!r}")
+                                help="; ".join(part for part in (comment, default) if part))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
 
     predict = commands.add_parser(
         "predict", help="estimate depth for images",
-        description="Per image, write <stem>_depth.npy (fine, float32 metres, input resolution), "
-        "<stem>_coarse.npy, <stem>_depth.png (16-bit millimetres) and <stem>_color.png.",
+        description="Per image, write <stem>_depth.npy (the default output, float32 metres, input "
+        "resolution: coarse + fine, or the coarse map where the weights say their fine stage is worse), "
+        "<stem>_coarse.npy and <stem>_fine.npy (each network's map), <stem>_depth.png (16-bit "
+        "millimetres) and <stem>_color.png.",
     )
     predict.add_argument("images", nargs="+", help="image files")
-    predict.add_argument("--out", required=True, help="output folder (created if missing)")
+    predict.add_argument("--out", default="depth_out", help="output folder, created if missing (default: depth_out)")
     predict.add_argument("--weights", default=None, help="checkpoint (default: assets/model.safetensors)")
     predict.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     predict.add_argument("--colormap", default=DEFAULT_COLORMAP, type=_colormap, help="matplotlib colormap for *_color.png")
@@ -213,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = commands.add_parser(
         "evaluate", help="metrics over a dataset, printed as the paper's Table 1",
+        description="Score the coarse map, coarse + fine and the mean-depth baseline on a dataset's "
+        "frames with the paper's metrics, print them beside the paper's Table 1, and say whether "
+        "the fine stage helps (its SI log no worse than the coarse map's) and whether the weights' "
+        "default output is the better map.",
     )
     evaluate.add_argument("--weights", default=None, help="checkpoint (default: assets/model.safetensors)")
     evaluate.add_argument("--data", required=True, help="dataset name: folder, nyu-labeled, nyu-csv, synthetic")
@@ -241,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="split into files of at most this many MiB (NAME-2.safetensors, ... beside it)")
     export.add_argument("--trained-on", default=None,
                         help="replace the recorded training data description (shown by the app and CLI)")
+    export.add_argument("--output", default=None, choices=["fine", "coarse"],
+                        help="set the default output: coarse + fine, or the coarse map alone where "
+                        "the fine stage scores worse (see evaluate's report)")
     export.set_defaults(run=_export)
 
     synth = commands.add_parser(
@@ -275,12 +322,13 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = commands.add_parser("bench", help="speed: model alone vs the training loop, or the renderer's stages")
     bench.add_argument("what", choices=["train", "render"], help="what to measure")
-    bench.add_argument("--batch-size", type=int, default=32)
-    bench.add_argument("--steps", type=int, default=60, help="steps per timing")
-    bench.add_argument("--device", default=None)
-    bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
-    bench.add_argument("--data", default="synthetic", help="dataset the loop trains on")
-    bench.add_argument("--data-path", default="")
+    bench.add_argument("--batch-size", type=int, default=32, help="train: samples per step (default: 32)")
+    bench.add_argument("--steps", type=int, default=60, help="train: steps per timing (default: 60)")
+    bench.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                       help="torch.compile the networks (train) or the renderer (render)")
+    bench.add_argument("--data", default="synthetic", help="train: dataset the loop trains on (default: synthetic)")
+    bench.add_argument("--data-path", default="", help="train: file or folder of --data, for datasets on disk")
     bench.add_argument("--frames", type=int, default=None,
                        help="train: frames in the training pool (2048); render: frames timed (128)")
     bench.set_defaults(run=_bench)

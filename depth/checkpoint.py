@@ -64,7 +64,7 @@ def save_checkpoint(
     names = [path.name] + [f"{path.stem}-{i}{path.suffix}" for i in range(2, len(parts) + 1)]
     header = {"format": FORMAT, "format_version": FORMAT_VERSION}
     for name, part in zip(names[1:], parts[1:]):  # the parts first: a complete main file has them
-        _write(path.parent / name, part, {**header, "part_of": path.name})
+        _write(path.parent / name, part, {**header, "part_of": path.name, "part_name": name})
     _write(path, parts[0], {
         **header,
         "config": json.dumps(dataclasses.asdict(net.config)),
@@ -111,8 +111,12 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
     for name in part_names:
         part, part_metadata = _read(path.parent / name, f"part of checkpoint {path.name}:")
-        if part_metadata.get("part_of") != path.name or tensors.keys() & part.keys():
+        own_name = part_metadata.get("part_name", name)  # older split files do not record it
+        if part_metadata.get("part_of") != path.name:
             raise CheckpointError(f"checkpoint {path}: {path.parent / name} is not one of its parts")
+        if own_name != name or tensors.keys() & part.keys():
+            raise CheckpointError(f"checkpoint {path}: {path.parent / name} holds the weights of another part "
+                                  f"({own_name}), not its own: copy the checkpoint's files again")
         tensors |= part
     tensors = _dequantize(_join(tensors, path), path)
 
@@ -146,6 +150,8 @@ def checkpoint_files(path: str | Path) -> list[Path]:
 
 def _read(path: Path, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of one of our safetensors files; CheckpointError names the file."""
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{what} {path} does not exist")
     try:

@@ -87,11 +87,22 @@ def evaluate(
                     rows["mean-depth baseline"].append(compute_metrics(mean.fine, sample.depth, protocol))
     if not rows["coarse"]:
         raise ValueError(f"no frame has ground truth scored under protocol {protocol.name!r}")
+    results = {name: mean_metrics(per_image) for name, per_image in rows.items()}
     return {
         "protocol": protocol.name, "protocol_description": protocol.description,
         "weights": model.describe(), "frames": count - skipped, "skipped": skipped,
-        "results": {name: mean_metrics(per_image) for name, per_image in rows.items()},
+        "results": results, "fine_stage": fine_stage_verdict(results, model.output),
     }
+
+
+def fine_stage_verdict(results: dict[str, dict[str, float]], output: str) -> dict[str, Any]:
+    """Whether the fine stage helps here, as the paper's does: coarse + fine must score no worse
+    on SI log than coarse alone. The weights' default output (`output`, "fine" or "coarse")
+    should then be the better map; "output_is_better" says whether it is (ties favour fine)."""
+    coarse, fine = results["coarse"]["si_log"], results["coarse + fine"]["si_log"]
+    helps = fine <= coarse
+    return {"si_log_coarse": coarse, "si_log_fine": fine, "helps": helps, "output": output,
+            "output_is_better": helps == (output == "fine")}
 
 
 def figure_rows(model: DepthModel, dataset: DepthDataset, count: int) -> list[dict[str, np.ndarray]]:
@@ -123,4 +134,15 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " | - |")
     lines.append("")
     lines.append("Paper rows: NYU Depth v2 test set (654 frames), the paper's protocol; compare like with like.")
+    verdict = report["fine_stage"]
+    effect = "helps (no worse than coarse alone)" if verdict["helps"] else "makes depth worse than coarse alone"
+    lines.append(f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it, {verdict['si_log_coarse']:.3f} "
+                 f"without: it {effect}.")
+    default = "coarse + fine" if verdict["output"] == "fine" else "the coarse map"
+    if verdict["output_is_better"]:
+        lines.append(f"Default output of these weights: {default}, the better of the two here.")
+    else:
+        better = "coarse" if verdict["output"] == "fine" else "fine"
+        lines.append(f"Default output of these weights: {default}, the WORSE of the two here; "
+                     f"`python -m depth export --output {better}` makes the other the default.")
     return "\n".join(lines)

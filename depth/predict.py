@@ -49,6 +49,8 @@ class Prediction:
     image: (H, W, 3) uint8, the photo as the model saw it (upright, RGB).
     fine, coarse: (H, W) depth at the photo's resolution (fine = coarse + fine networks).
     fine_map, coarse_map: (55, 74) the networks' raw output grids.
+    output: "fine" or "coarse", the map the weights stand behind (`depth`); "coarse" where
+    their fine stage scored worse than the coarse net alone (see DepthModel.output).
     """
 
     image: np.ndarray
@@ -56,6 +58,12 @@ class Prediction:
     coarse: np.ndarray
     fine_map: np.ndarray
     coarse_map: np.ndarray
+    output: str = "fine"
+
+    @property
+    def depth(self) -> np.ndarray:
+        """(H, W) metres: the default output, `fine` or `coarse` as `output` says."""
+        return self.coarse if self.output == "coarse" else self.fine
 
 
 @dataclass(frozen=True)
@@ -105,12 +113,19 @@ class DepthModel:
     def trained(self) -> bool:
         return bool(self.info.get("trained", False))
 
+    @property
+    def output(self) -> str:
+        """The default output of these weights: "fine" (coarse + fine networks, the paper's), or
+        "coarse" when the checkpoint says its fine stage made maps worse (info["output"])."""
+        return "coarse" if self.info.get("output") == "coarse" else "fine"
+
     def describe(self) -> str:
         """One line on which weights these are and what they learned from."""
         name = self.weights_path.name if self.weights_path else "in-memory weights"
         if not self.trained:
             return f"{name}: UNTRAINED (random initialisation) - its depth maps are meaningless"
-        return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}"
+        output = "" if self.output == "fine" else "; default output: the coarse map (its fine stage scored worse)"
+        return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}"
 
     def predict(self, image: ImageSource) -> Prediction:
         """Depth for one photo: a path, a PIL image or an (H, W, 3) uint8 array."""
@@ -138,6 +153,7 @@ class DepthModel:
                         coarse=_to_photo(c[0], placement).exp().cpu().numpy(),
                         fine_map=f[0].exp().cpu().numpy(),
                         coarse_map=c[0].exp().cpu().numpy(),
+                        output=self.output,
                     )
                 )
         return predictions

@@ -2,7 +2,7 @@
 
 Stage 1 trains the coarse network for `coarse_samples` samples; stage 2 freezes it and trains
 the fine network for `fine_samples`. SGD with momentum 0.9 and the paper's per-layer learning
-rates. Every run writes to its folder `out`:
+rates (or AdamW, `optimizer`). Every run writes to its folder `out`:
 
     config.json         the resolved TrainConfig
     metrics.jsonl       one JSON object per logged step ("train") and per validation ("val")
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -34,11 +35,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from . import synthetic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .efficientnet import pretrained_state
 from .data import FrameSource, open_dataset
 from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
-from .data.pool import TensorPool
+from .data.pool import TensorPool, check_pool_fits
 from .loss import scale_invariant_loss
 from .metrics import compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
@@ -66,6 +68,7 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"  # NYU readers have only "train" and "test"
     train_frames: int = 120_000  # frames decoded or rendered once into the pool; 0 = all (disk)
+    pool_file: str = ""  # folder keeping the training pool: written once, then mapped by later runs of the same frames
     val_frames: int = 256
     baseline_frames: int = 1024  # training frames averaged into the mean-depth baseline map
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
@@ -81,7 +84,9 @@ class TrainConfig:
     lr_coarse_fc: float = 0.1  # coarse 6-7
     lr_fine_outer: float = 0.001  # fine 1 and fine 3
     lr_fine_middle: float = 0.01  # fine 2
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD's
+    optimizer: str = "sgd"  # "sgd" with momentum (the paper), or "adamw" (its rates are ~100x smaller: set the lr fields)
+    weight_decay: float = 0.0  # decoupled (AdamW) or L2 (SGD) weight decay
     pick: str = "last"  # each stage's output: its "last" weights, or those that scored best on "val" (SI log)
     lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
@@ -95,19 +100,23 @@ class TrainConfig:
 
 
 # Fields that may change between a run and its resumption without changing its results.
-RESUMABLE_CHANGES = {"device", "compile", "log_every", "val_every", "checkpoint_every", "baseline_frames"}
+RESUMABLE_CHANGES = {"device", "compile", "pool_file", "log_every", "val_every", "checkpoint_every", "baseline_frames"}
 
 
 def main(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the final model.safetensors."""
     rank, world = _init_distributed()
     device = _device_for(cfg.device, rank, world)
+    check_options(cfg)  # every option that makes no sense is an error before any work
     run = Path(cfg.out)
-    lr_factor(cfg.lr_decay, 0, 1)  # an unknown schedule is an error before any work
-    if cfg.pick not in ("last", "val"):
-        raise ValueError(f"unknown pick {cfg.pick!r}; choose last or val")
+    if run.exists() and not run.is_dir():
+        raise ValueError(f"--out {run} is a file, not a run folder")
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} must divide among {world} processes")
+
+    keep = Path(cfg.pool_file) if cfg.pool_file else None
+    if cfg.train_frames and not (keep and (keep / "pool.json").is_file()):  # a pool to build: will it fit?
+        check_pool_fits(cfg.train_frames, device, keep)
 
     # --- the run folder: a new run, or the same run resumed ------------------------------
     state = _load_state(run, cfg)
@@ -124,7 +133,7 @@ def main(cfg: TrainConfig) -> Path:
         _truncate_log(run / "metrics.jsonl", state)
 
     # --- data: every frame decoded (or rendered) once, held on the device -----------------
-    train_frames = _frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device)
+    train_frames = _frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device, cfg.pool_file)
     val_frames = _frames(cfg, cfg.val_path or cfg.data_path, cfg.val_split, cfg.val_frames, device)
     if state is not None:
         mean_depth_map = state["mean_depth_map"]
@@ -145,7 +154,7 @@ def main(cfg: TrainConfig) -> Path:
         freeze_backbone(net, cfg)
         net.eval()
         trained.train()  # stage 2 keeps the coarse net in eval mode: no dropout in its input
-        optimizer = torch.optim.SGD(_param_groups(net, stage, cfg), momentum=cfg.momentum)
+        optimizer = make_optimizer(cfg, _param_groups(net, stage, cfg))
         base_rates = [group["lr"] for group in optimizer.param_groups]
         first_step = 0
         if state is not None and stage_index == state["stage"]:
@@ -205,11 +214,12 @@ def main(cfg: TrainConfig) -> Path:
             if done % steps_per_val == 0 or done == total_steps:
                 results = validate(net, val_frames, device)
                 _log(run, rank, kind="val", stage=stage, step=done, samples=done * cfg.batch_size, **results)
-                si = results["coarse" if stage == "coarse" else "fine"]["si_log"]
+                si = results[stage]["si_log"]
                 if cfg.pick == "val" and si < best_si and rank == 0:
                     best_si = si
                     picked = {"on": "val", "samples": done * cfg.batch_size, "si_log": si}
-                    save_checkpoint(run / OUTPUT_FILES[stage], net, _info(cfg, stage, mean_depth_map, picked))
+                    info = _info(cfg, stage, mean_depth_map, default_output(stage, results), picked)
+                    save_checkpoint(run / OUTPUT_FILES[stage], net, info)
                 net.eval()
                 trained.train()
             if done % steps_per_checkpoint == 0 or done == total_steps:
@@ -218,7 +228,10 @@ def main(cfg: TrainConfig) -> Path:
                 interval_start = time.perf_counter()
         progress.close()
         if rank == 0 and cfg.pick == "last":
-            save_checkpoint(run / OUTPUT_FILES[stage], net, _info(cfg, stage, mean_depth_map))
+            if first_step == total_steps:  # resumed after the stage's last step: validate it again
+                results = validate(net, val_frames, device)
+            save_checkpoint(run / OUTPUT_FILES[stage], net,
+                            _info(cfg, stage, mean_depth_map, default_output(stage, results)))
         state = None  # the next stage starts fresh
 
     if world > 1:
@@ -228,6 +241,38 @@ def main(cfg: TrainConfig) -> Path:
 
 
 LR_DECAYS = ("none", "cosine", "step")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def check_options(cfg: TrainConfig) -> None:
+    """Raise ValueError naming the option (as its command-line flag) for a value that makes no
+    sense: a stage must train for at least one step, so no weights are ever marked trained
+    after none."""
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    problems = []
+    if not cfg.out.strip():
+        problems.append("--out must name a run folder")
+    for name in ("batch_size", "log_every", "val_every", "checkpoint_every", "val_frames", "baseline_frames"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{flag(name)} must be at least 1, got {getattr(cfg, name)}")
+    for name in ("coarse_samples", "fine_samples"):
+        if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size:
+            problems.append(f"{flag(name)} {getattr(cfg, name)} is less than one batch (--batch-size "
+                            f"{cfg.batch_size}): the stage would train for no step")
+    for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone",
+                 "lr_coarse_conv", "lr_coarse_fc", "lr_fine_outer", "lr_fine_middle"):
+        if not getattr(cfg, name) >= 0:  # also catches NaN
+            problems.append(f"{flag(name)} must not be negative, got {getattr(cfg, name)}")
+    if not 0 <= cfg.dropout < 1:
+        problems.append(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    for name, value, choices in (("lr_decay", cfg.lr_decay, LR_DECAYS), ("pick", cfg.pick, ("last", "val")),
+                                 ("optimizer", cfg.optimizer, OPTIMIZERS)):
+        if value not in choices:
+            problems.append(f"unknown {flag(name)} {value!r}; choose one of {', '.join(choices)}")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def lr_factor(decay: str, step: int, total_steps: int) -> float:
@@ -241,6 +286,22 @@ def lr_factor(decay: str, step: int, total_steps: int) -> float:
     if decay == "step":
         return 0.1 if step >= 0.8 * total_steps else 1.0
     raise ValueError(f"unknown lr_decay {decay!r}; choose one of {', '.join(LR_DECAYS)}")
+
+
+def make_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """cfg.optimizer ("sgd" or "adamw") over parameter groups that carry their own base rates."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def default_output(stage: str, val_results: dict[str, Any]) -> str:
+    """The map a checkpoint of `stage` stands behind (info["output"]): "coarse" after stage 1,
+    and after stage 2 "fine" only if the fine stage helps on val, as it does in the paper (SI
+    log no worse than the coarse net alone); otherwise users get the coarse map."""
+    if stage == "fine" and val_results["fine"]["si_log"] <= val_results["coarse"]["si_log"]:
+        return "fine"
+    return "coarse"
 
 
 def initial_network(cfg: TrainConfig) -> EigenDepthNet:
@@ -353,14 +414,33 @@ def validate(net: EigenDepthNet, frames: FrameSource, device: torch.device, batc
     return {name: mean_metrics(rows) for name, rows in per_image.items()}
 
 
-def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device) -> FrameSource:
-    """The frames of one split on `device`: a pool, or the synthetic renderer itself."""
+def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device,
+            keep: str = "") -> FrameSource:
+    """The frames of one split on `device`: a pool (kept in the folder `keep`, if given), or the
+    synthetic renderer itself."""
     options = {"n": count} if cfg.data == "synthetic" else {}
     dataset = open_dataset(cfg.data, path or None, split, **options)
+    kept = {"keep": Path(keep), "key": _pool_key(cfg.data, path, split)} if keep else {}
     if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
-        source = dataset.frame_source(device, compile=cfg.compile and not 0 < count < COMPILED_RENDERER_FRAMES)
-        return TensorPool.from_source(source, count, device) if count else source
-    return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}")
+        if not count:
+            if keep:
+                raise ValueError("pool_file keeps a pool: it needs train_frames > 0 (0 renders frames on the fly)")
+            return dataset.frame_source(device, compile=cfg.compile)
+        if kept and (pool := TensorPool.kept(kept["keep"], kept["key"], count, device)) is not None:
+            return pool  # mapped: nothing to render, so no renderer to build
+        source = dataset.frame_source(device, compile=cfg.compile and count >= COMPILED_RENDERER_FRAMES)
+        return TensorPool.from_source(source, count, device, **kept)
+    return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}", **kept)
+
+
+def _pool_key(data: str, path: str, split: str) -> dict[str, str]:
+    """What a kept pool's frames are: the dataset, and for synthetic rooms the renderer's code
+    (a digest of depth/synthetic/*.py), so a changed renderer never reuses old frames."""
+    key = {"data": data, "path": str(Path(path).resolve()) if path else "", "split": split}
+    if data == "synthetic":
+        sources = sorted(Path(synthetic.__file__).parent.glob("*.py"))
+        key["renderer"] = hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()[:16]
+    return key
 
 
 @torch.no_grad()
@@ -402,12 +482,12 @@ def _generator(seed: int, stage_index: int, counter: int, device: torch.device) 
     return generator
 
 
-def _info(cfg: TrainConfig, stage: str, mean_depth_map: list[list[float]],
+def _info(cfg: TrainConfig, stage: str, mean_depth_map: list[list[float]], output: str,
           picked: dict[str, Any] | None = None) -> dict[str, Any]:
     source = cfg.data + (f" ({cfg.data_path})" if cfg.data_path else "")
     info = {"trained": True, "trained_on": f"{source}, split {cfg.train_split}",
             "stages": list(STAGES[: STAGES.index(stage) + 1]), "train_config": dataclasses.asdict(cfg),
-            "mean_depth_map": mean_depth_map}
+            "mean_depth_map": mean_depth_map, "output": output}
     return info | ({"picked": picked} if picked else {})
 
 
@@ -441,7 +521,9 @@ def _load_state(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable state is reported the same way
-        raise ValueError(f"{path}: cannot resume, the training state is unreadable ({error})") from None
+        reason = "the file is empty" if path.stat().st_size == 0 else str(error) or type(error).__name__
+        raise ValueError(f"{path}: cannot resume, the training state is unreadable ({reason}); "
+                         "delete it to start the run again") from None
     changed = {k: (v, getattr(cfg, k)) for k, v in state["config"].items()
                if k not in RESUMABLE_CHANGES and getattr(cfg, k) != v}
     if changed:

@@ -147,3 +147,10 @@ def test_int4_weights_stay_close_and_every_part_keeps_under_the_limit(tmp_path, 
     checkpoint_files(other)[1].rename(files[-1])
     with pytest.raises(CheckpointError, match="is not one of its parts"):
         load_checkpoint(path)
+    # one of its own parts copied over another is named by where it sits and what it holds
+    (tmp_path / "aside.safetensors").rename(files[-1])
+    files[1].write_bytes(files[2].read_bytes())
+    with pytest.raises(CheckpointError, match=rf"{files[1].name} holds the weights of another part \({files[2].name}\)"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint file"):
+        load_checkpoint(tmp_path)

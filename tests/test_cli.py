@@ -1,6 +1,9 @@
+import os
+import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +41,19 @@ def test_predict_writes_every_output(tmp_path, weights, photo):
     colour = Image.open(out / "room_color.png")
     assert colour.mode == "RGB" and colour.size == (640, 480)
     assert np.load(out / "corner_depth.npy").shape == (300, 200)
+
+
+def test_weights_whose_fine_stage_is_worse_default_to_the_coarse_map(tmp_path, small_net, photo, capsys):
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    coarse_first = save_checkpoint(tmp_path / "c.safetensors", small_net, {"trained": True, "output": "coarse"})
+    assert main(["predict", str(tmp_path / "room.png"), "--out", str(tmp_path / "out"),
+                 "--weights", str(coarse_first), "--device", "cpu"]) == 0
+    assert "hold the coarse map" in capsys.readouterr().err
+    expected = depth.load_model(coarse_first, device="cpu").predict(photo)
+    assert expected.output == "coarse" and expected.depth is expected.coarse
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "room_depth.npy"), expected.coarse)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "room_fine.npy"), expected.fine)
+    assert "default output: the coarse map" in depth.load_model(coarse_first, device="cpu").describe()
 
 
 def test_bad_files_are_reported_in_one_line_and_the_rest_still_run(tmp_path, weights, photo, capsys):
@@ -98,6 +114,8 @@ def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, 
                                rtol=0.05)
     assert main(["export", weights, str(out), "--trained-on", "synthetic rooms"]) == 0
     assert depth.load_model(out, device="cpu").describe().endswith("trained on synthetic rooms")
+    assert main(["export", weights, str(out), "--output", "coarse"]) == 0
+    assert depth.load_model(out, device="cpu").output == "coarse"
     assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
     assert "missing.safetensors does not exist" in capsys.readouterr().err
 
@@ -136,3 +154,80 @@ def test_synth_rejects_bad_options_with_a_message(tmp_path, capsys, options, mes
     assert main(["synth", "--out", str(tmp_path / "rooms"), *options]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "rooms").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--batch-size", "-4"], "--batch-size must be at least 1, got -4"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--batch-size", "8", "--coarse-samples", "4"], "--coarse-samples 4 is less than one batch"),
+    (["--fine-samples", "0"], "--fine-samples 0 is less than one batch"),
+    (["--coarse-samples", "-10"], "--coarse-samples -10 is less than one batch"),
+    (["--log-every", "0"], "--log-every must be at least 1"),
+    (["--val-every", "0"], "--val-every must be at least 1"),
+    (["--train-frames", "-5"], "--train-frames must not be negative"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["--optimizer", "lbfgs"], "unknown --optimizer 'lbfgs'; choose one of sgd, adamw"),
+])
+def test_train_rejects_senseless_options_before_any_work(tmp_path, capsys, options, message):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--device", "cpu", "--train-frames", "8", *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()  # no folder, so no weights marked trained
+
+
+def test_train_rejects_an_empty_out(capsys):
+    assert main(["train", "--out", " ", "--device", "cpu"]) == 2
+    assert "--out must name a run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "synth", "train", "export"])
+@pytest.mark.parametrize("problem", ["a file", "unwritable"])
+def test_an_output_that_is_a_file_or_unwritable_is_exit_2_with_a_message(tmp_path, weights, photo, capsys,
+                                                                          command, problem):
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    if problem == "a file":
+        out = tmp_path / "taken"
+        out.write_text("already here")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        if os.access(locked, os.W_OK):  # root ignores permissions, but not those of /sys
+            locked = Path("/sys/depth-test-unwritable")
+        out = locked / "inside"
+    argv = {"predict": ["predict", str(tmp_path / "room.png"), "--out", str(out), "--weights", weights, "--device", "cpu"],
+            "synth": ["synth", "--n", "1", "--width", "64", "--height", "48", "--out", str(out), "--device", "cpu"],
+            "train": ["train", "--out", str(out), "--device", "cpu", "--train-frames", "8", "--val-frames", "2",
+                      "--baseline-frames", "2", "--fc-width", "16", "--batch-size", "2", "--coarse-samples", "2",
+                      "--fine-samples", "2"],
+            "export": ["export", weights, str(out / "w.safetensors") if problem == "a file" else str(out)]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and str(out if problem == "a file" else locked) in err
+
+
+def test_help_names_every_command_and_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "{predict,train,evaluate,export,synth,stats,bench}" in top and "predict|train|evaluate" not in top
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    train_help = " ".join(capsys.readouterr().out.split())
+    assert '--device STR "" = CUDA when available, else CPU' in train_help and "default: ''" not in train_help
+    assert "--batch-size INT default: 32" in train_help
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "whether the fine stage helps" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    bench_help = " ".join(capsys.readouterr().out.split())
+    for option in ("--batch-size", "--steps", "--device", "--compile", "--data", "--data-path", "--frames"):
+        assert re.search(rf"{option}(?: [A-Z_]+|, --no-[a-z-]+)? [a-z]", bench_help), option  # a help text after each option
+
+
+def test_predict_writes_into_depth_out_by_default(tmp_path, weights, photo, monkeypatch):
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "room.png", "--weights", weights, "--device", "cpu"]) == 0
+    assert (tmp_path / "depth_out" / "room_depth.npy").is_file()

@@ -60,6 +60,10 @@ def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_pa
     for name in [*report["results"], *PAPER_TABLE1]:
         assert name in printed
     assert f"{report['results']['coarse + fine']['abs_rel']:.3f}" in printed
+    verdict = report["fine_stage"]  # the paper's rule: the fine stage must not make maps worse
+    assert verdict["helps"] == (verdict["si_log_fine"] <= verdict["si_log_coarse"])
+    assert verdict["si_log_coarse"] == report["results"]["coarse"]["si_log"]
+    assert f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it" in printed
 
 
 def test_figure4_of_the_first_frames(weights, learnable_folders, tmp_path):
@@ -92,3 +96,14 @@ def test_real_frames_evaluate_with_the_default_weights(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["frames"] == 7
     assert all(np.isfinite(list(metrics.values())).all() for metrics in report["results"].values())
+
+
+def test_the_fine_stage_verdict_names_the_better_map():
+    from depth.evaluate import fine_stage_verdict
+
+    worse_fine = {"coarse": {"si_log": 0.22}, "coarse + fine": {"si_log": 0.26}}
+    assert fine_stage_verdict(worse_fine, "fine") == {
+        "si_log_coarse": 0.22, "si_log_fine": 0.26, "helps": False, "output": "fine", "output_is_better": False}
+    assert fine_stage_verdict(worse_fine, "coarse")["output_is_better"]
+    tie = {"coarse": {"si_log": 0.2}, "coarse + fine": {"si_log": 0.2}}
+    assert fine_stage_verdict(tie, "fine")["helps"] and fine_stage_verdict(tie, "fine")["output_is_better"]

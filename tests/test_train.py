@@ -168,6 +168,19 @@ def test_compile_compiles_the_renderer_only_where_it_pays_off(monkeypatch):
     assert asked == [False, True, True]
 
 
+def test_a_pool_file_is_rendered_once_and_then_mapped(monkeypatch, tmp_path):
+    from depth import train
+    from depth.synthetic import SyntheticDataset
+
+    cfg = train.TrainConfig()
+    first = train._frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+    monkeypatch.setattr(SyntheticDataset, "frame_source", lambda *args, **kwargs: pytest.fail("rendered again"))
+    mapped = train._frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+    assert torch.equal(mapped.frames(torch.arange(3))[1], first.frames(torch.arange(3))[1])
+    with pytest.raises(ValueError, match="keeps the frames of"):  # another split's frames
+        train._frames(cfg, "", "test", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+
+
 def test_bf16_pays_on_cuda_and_bf16_cpus_only():
     from depth.train import bf16_pays
 
@@ -252,11 +265,11 @@ def test_a_cosine_run_logs_its_decaying_rate(tmp_path):
     from depth.train import TrainConfig, main
 
     cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=16, val_frames=4, fc_width=32,
-                      batch_size=4, coarse_samples=40, fine_samples=0, log_every=2, val_every=10**9,
+                      batch_size=4, coarse_samples=40, fine_samples=4, log_every=2, val_every=10**9,
                       checkpoint_every=10**9, device="cpu", lr_decay="cosine", baseline_frames=8)
     main(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    factors = [row["lr_factor"] for row in rows if row["kind"] == "train"]
+    factors = [row["lr_factor"] for row in rows if row["kind"] == "train" and row["stage"] == "coarse"]
     assert factors[0] > 0.9 and factors[-1] == pytest.approx(0.0, abs=1e-9)
     assert all(a > b for a, b in zip(factors, factors[1:]))
 
@@ -278,6 +291,9 @@ def test_pick_on_val_keeps_the_best_validated_weights_of_each_stage(tmp_path):
         assert info["picked"] == {"on": "val", "samples": best["samples"], "si_log": best[output]["si_log"]}
         if stage == "fine":  # with these rates the fine net gets worse after its first validation
             assert best["samples"] < vals[-1]["samples"]
+        # the map users get: coarse after stage 1; after stage 2 fine only where it helped on val
+        helped = best["fine"]["si_log"] <= best["coarse"]["si_log"]
+        assert info["output"] == ("fine" if stage == "fine" and helped else "coarse")
     coarse, _ = load_checkpoint(run / "coarse.safetensors")
     final, _ = load_checkpoint(run / "model.safetensors")
     for name, value in coarse.coarse.state_dict().items():  # stage 2 refined the best coarse net
@@ -288,8 +304,15 @@ def test_a_diverging_run_stops_with_a_message(tmp_path):
     from depth.train import TrainConfig, main
 
     cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=8, val_frames=4, fc_width=32,
-                      batch_size=4, coarse_samples=40, fine_samples=0, lr_coarse_fc=1e12, lr_coarse_conv=1e12,
+                      batch_size=4, coarse_samples=40, fine_samples=4, lr_coarse_fc=1e12, lr_coarse_conv=1e12,
                       log_every=2, val_every=10**9, checkpoint_every=10**9, device="cpu", baseline_frames=4)
     with pytest.raises(ValueError, match="loss became (nan|-?inf).*too high"):
         main(cfg)
     assert not (tmp_path / "run" / "coarse.safetensors").exists()
+
+
+def test_an_empty_training_state_names_the_reason(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.pt").write_bytes(b"")
+    assert cli(["train", "--out", str(tmp_path / "run"), "--device", "cpu", "--train-frames", "8"]) == 2
+    assert "the training state is unreadable (the file is empty); delete it" in capsys.readouterr().err
