@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gradio as gr
@@ -17,6 +18,7 @@ TITLE = "Depth from a single image (Eigen et al. 2014)"
 # Gradio's own cached images (every webcam frame is one): swept every 10 minutes, an hour old
 DELETE_CACHE = (600, 3600)
 MAX_UPLOAD = "100mb"  # a 50-megapixel PNG photo (the library's limit) fits; larger never decodes
+DEFAULT_PORT = 7860  # Gradio's
 QUEUE = {"default_concurrency_limit": 2, "max_size": 64}
 CSS = """
 #untrained { background: #b00020; color: white; padding: 0.6em 1em; border-radius: 8px; }
@@ -53,6 +55,21 @@ def build_app(
 
 def serve(app: gr.Blocks, **launch: Any) -> gr.Blocks:
     """Queue and launch `app` with the app's settings; `launch` adds or overrides
-    gr.Blocks.launch arguments (server_name, prevent_thread_lock, ...)."""
-    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, **launch})
+    gr.Blocks.launch arguments (server_name, server_port, prevent_thread_lock, quiet, ...).
+
+    Unless quiet, the last start-up line says where the app is: Gradio takes the next free port
+    when the one asked for (GRADIO_SERVER_PORT, default 7860) is busy."""
+    keep_serving = not launch.pop("prevent_thread_lock", False)
+    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, **launch, "prevent_thread_lock": True})
+    if not launch.get("quiet"):
+        print(served_address(app.server_port, launch.get("server_port")), flush=True)
+    if keep_serving:
+        app.block_thread()
     return app
+
+
+def served_address(port: int, asked: int | None = None) -> str:
+    """The start-up line naming the address the app serves on, and why when it is not the one asked for."""
+    asked = asked or int(os.environ.get("GRADIO_SERVER_PORT", DEFAULT_PORT))
+    moved = "" if port == asked else f" (port {asked} was busy; set GRADIO_SERVER_PORT to choose another)"
+    return f"The app is ready: open http://localhost:{port} in a browser{moved}"

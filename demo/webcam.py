@@ -4,6 +4,10 @@ Per frame the server does only what it must: model.predict on the frame (the net
 1 is most of the time) and one colorize over a fixed range, so the colours mean the same
 metres from frame to frame instead of flickering with each frame's own range. No point cloud,
 no files of our own; the output is sent as JPEG, the cheapest encoding.
+
+A frame is never worked on at more than FRAME_SIDE pixels a side (the network sees 304x228
+anyway): bigger ones are scaled down first. The API endpoint takes a file, whose size is
+read from its header, so an absurd frame is refused before it is decoded.
 """
 
 from __future__ import annotations
@@ -11,16 +15,19 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from depth import DepthModel
+from depth.images import load_rgb
 from depth.visualize import DEFAULT_COLORMAP, colorize
 
 from .photo import COLORMAPS, user_errors
-from .views import colour_range
+from .views import colour_bar, colour_range, working_size
 
 DEFAULT_NEAR, DEFAULT_FAR = 0.5, 5.0  # metres: a room seen from a desk
 STREAM_EVERY = 0.05  # s between frames the browser may send (it sends the next once the last is back)
@@ -29,6 +36,8 @@ CONCURRENCY = 2  # webcam streams served at once, in their own group (photo user
 # Ask the camera for 640x480 (the NYU frame) instead of Gradio's default of up to 1920x1440:
 # the network sees 304x228 anyway, and a big frame only costs decoding, resampling and encoding.
 CAMERA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
+FRAME_SIDE = 640  # pixels: the longest side a frame is worked on at
+MAX_FRAME_PIXELS = 12_000_000  # a 4K camera's 8.3 MP fits; more is no webcam frame
 
 
 @dataclass
@@ -53,24 +62,32 @@ class FrameRate:
 
 
 def webcam_depth(
-    model: DepthModel, frame: np.ndarray, near: float, far: float, colormap: str = DEFAULT_COLORMAP,
+    model: DepthModel, frame: np.ndarray | str | Path, near: float, far: float, colormap: str = DEFAULT_COLORMAP,
     rate: FrameRate | None = None,
 ) -> tuple[np.ndarray, str, FrameRate]:
-    """One frame: (H, W, 3) uint8 RGB in -> (H, W, 3) uint8 colour depth over [near, far]
-    metres, a Markdown status line (frames/s, model time, device), and the updated rate.
+    """One frame, (H, W, 3) uint8 RGB or an image file, in -> (h, w, 3) uint8 colour depth over
+    [near, far] metres at the frame's working size (at most FRAME_SIDE a side), a Markdown
+    status line (frames/s, model time, device, size), and the updated rate.
 
-    Raises ValueError for a bad frame or range.
+    Raises ValueError for a bad frame (not an image, empty, tiny, or over MAX_FRAME_PIXELS,
+    which a file's header tells before decoding) or range.
     """
     rate = rate if rate is not None else FrameRate()
     near, far = colour_range([], (near, far))
     start = time.perf_counter()
-    depth = model.predict(frame).depth  # the default output (coarse + fine, or coarse)
+    name = Path(frame).name if isinstance(frame, (str, Path)) else "webcam frame"
+    rgb = load_rgb(frame, name=name, max_pixels=MAX_FRAME_PIXELS)
+    height, width = rgb.shape[:2]
+    working = working_size(width, height, FRAME_SIDE)
+    if working != (width, height):  # only pixels the network would never see
+        rgb = np.asarray(Image.fromarray(rgb).resize(working, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    depth = model.predict(rgb).depth  # the default output (coarse + fine, or coarse)
     model_ms = (time.perf_counter() - start) * 1000
     picture = colorize(depth, near, far, colormap)
     fps = rate.tick(time.perf_counter())
-    height, width = frame.shape[:2]
+    size = f"{width}×{height}" + (f" scaled to {working[0]}×{working[1]}" if working != (width, height) else "")
     status = (f"**{fps:.1f} frames/s** · " if fps is not None else "") + (
-        f"{model_ms:.0f} ms per frame in the model on {model.device.type.upper()} · {width}×{height} · "
+        f"{model_ms:.0f} ms per frame in the model on {model.device.type.upper()} · {size} · "
         f"colours {near:.2f}–{far:.2f} m")
     return picture, status, rate
 
@@ -78,13 +95,15 @@ def webcam_depth(
 def webcam_tab(model: DepthModel) -> None:
     """Lay out the webcam tab inside the current gr.Blocks and wire its stream.
 
-    API "/webcam": (frame image, near, far, colormap) -> (colour depth image, status Markdown).
+    API "/webcam": (frame image file, near, far, colormap) -> (colour depth image, status Markdown).
     """
     with gr.Row():
         camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
                           webcam_options=gr.WebcamOptions(constraints=CAMERA), elem_id="camera")
         output = gr.Image(label="Depth", interactive=False, format="jpeg",
                           elem_id="webcam-depth")
+    bar = gr.Image(colour_bar(DEFAULT_NEAR, DEFAULT_FAR, DEFAULT_COLORMAP), label="Colour bar", show_label=False,
+                   interactive=False, container=False, buttons=[], elem_id="webcam-colorbar")
     status = gr.Markdown(label="Status", value="Press the camera's record button to start; it stops after "
                          f"{TIME_LIMIT} s of depth.", elem_id="webcam-status")
     with gr.Row():
@@ -92,6 +111,7 @@ def webcam_tab(model: DepthModel) -> None:
         far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)")
         colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True, label="Colormap")
     rate = gr.State(None)
+    frame_file = gr.File(visible=False, type="filepath")  # the API's input: checked before it is decoded
 
     def on_frame(frame: np.ndarray | None, near: float, far: float, colormap: str, rate: Any) -> tuple:
         if frame is None:
@@ -99,14 +119,21 @@ def webcam_tab(model: DepthModel) -> None:
         with user_errors():
             return webcam_depth(model, frame, near, far, colormap, rate)
 
-    def one_frame(frame: np.ndarray | None, near: float, far: float, colormap: str) -> tuple:
-        if frame is None:
-            raise gr.Error("Send a frame (an image).", print_exception=False)
-        return on_frame(frame, near, far, colormap, None)[:2]
+    def one_frame(path: str | None, near: float, far: float, colormap: str) -> tuple:
+        if path is None:
+            raise gr.Error("Send a frame (an image file).", print_exception=False)
+        with user_errors(path):
+            return webcam_depth(model, path, near, far, colormap)[:2]
+
+    def recolour_bar(near: float, far: float, colormap: str) -> np.ndarray:
+        with user_errors():
+            return colour_bar(*colour_range([], (near, far)), colormap)
 
     webcam = {"concurrency_id": "webcam", "concurrency_limit": CONCURRENCY, "show_progress": "hidden"}
     # the browser's stream; gradio_client cannot call stream events, so it is not in the API docs
     camera.stream(on_frame, [camera, near, far, colormap, rate], [output, status, rate], stream_every=STREAM_EVERY,
                   time_limit=TIME_LIMIT, api_visibility="private", **webcam)
     # the same per-frame work for API clients: an endpoint with no trigger in the page
-    gr.on([], one_frame, [camera, near, far, colormap], [output, status], api_name="webcam", **webcam)
+    gr.on([], one_frame, [frame_file, near, far, colormap], [output, status], api_name="webcam", **webcam)
+    gr.on([near.release, far.release, colormap.change], recolour_bar, [near, far, colormap], [bar],
+          api_visibility="private", show_progress="hidden")

@@ -16,29 +16,31 @@ MAX_PIXELS = 50_000_000  # about 8200x6100: above any phone camera, far below a 
 MIN_SIDE = 16  # pixels; below this there is nothing to estimate depth from
 
 
-def load_rgb(source: ImageSource) -> np.ndarray:
+def load_rgb(source: ImageSource, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode `source` into an (H, W, 3) uint8 RGB array, upright.
 
     Accepts a file path, a PIL image, or a uint8 array of shape (H, W), (H, W, 1), (H, W, 3)
     or (H, W, 4). EXIF orientation is applied; transparency is composited onto white; 16-bit
     and float greyscale are scaled to 8 bits; any other mode (L, P, CMYK, ...) is converted.
     Raises ValueError naming the problem for non-images, truncated files, empty images, images
-    smaller than MIN_SIDE or larger than MAX_PIXELS; FileNotFoundError for a missing path.
+    smaller than MIN_SIDE or larger than `max_pixels` (a file's size is read from its header,
+    before decoding); FileNotFoundError for a missing path. `name` is the source as messages
+    call it (default: the path, or "image" / "array").
     """
     if isinstance(source, np.ndarray):
-        return _array_to_rgb(source)
+        return _array_to_rgb(source, name or "array", max_pixels)
     if isinstance(source, Image.Image):
-        return _pil_to_rgb(source, name="image")
+        return _pil_to_rgb(source, name or "image", max_pixels)
     if isinstance(source, (str, Path)):
-        return _pil_to_rgb(_open(Path(source)), name=str(source))
+        return _pil_to_rgb(_open(Path(source), name or str(source)), name or str(source), max_pixels)
     raise TypeError(f"expected a path, PIL image or numpy array, got {type(source).__name__}")
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, name: str) -> Image.Image:
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise FileNotFoundError(f"{name}: no such file")
     if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+        raise ValueError(f"{name}: not a file")
     with warnings.catch_warnings():
         # Pillow only warns between 89 and 179 megapixels; we refuse all of it, with our own limit
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -46,22 +48,22 @@ def _open(path: Path) -> Image.Image:
             image = Image.open(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ValueError(
-                f"{path}: image is larger than the {MAX_PIXELS // 1_000_000}-megapixel limit ({error})"
+                f"{name}: image is larger than the {MAX_PIXELS // 1_000_000}-megapixel limit ({error})"
             ) from None
         except UnidentifiedImageError:
-            raise ValueError(f"{path}: not an image file Pillow can read") from None
+            raise ValueError(f"{name}: not an image file Pillow can read") from None
         except OSError as error:
-            raise ValueError(f"{path}: cannot be read: {error}") from None
+            raise ValueError(f"{name}: cannot be read: {error}") from None
     return image
 
 
-def _check_size(width: int, height: int, name: str) -> None:
+def _check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
     if width == 0 or height == 0:
         raise ValueError(f"{name}: image is empty ({width}x{height} pixels)")
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise ValueError(
             f"{name}: image is {width}x{height} = {width * height / 1e6:.0f} megapixels, "
-            f"more than the {MAX_PIXELS // 1_000_000}-megapixel limit"
+            f"more than the {max_pixels / 1e6:.0f}-megapixel limit"
         )
     if min(width, height) < MIN_SIDE:
         raise ValueError(
@@ -69,8 +71,8 @@ def _check_size(width: int, height: int, name: str) -> None:
         )
 
 
-def _pil_to_rgb(image: Image.Image, name: str) -> np.ndarray:
-    _check_size(*image.size, name)  # before decoding: the header alone gives the size
+def _pil_to_rgb(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    _check_size(*image.size, name, max_pixels)  # before decoding: the header alone gives the size
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as error:
@@ -79,7 +81,7 @@ def _pil_to_rgb(image: Image.Image, name: str) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - a malformed EXIF block should not cost the user the photo
         pass
-    _check_size(*image.size, name)
+    _check_size(*image.size, name, max_pixels)
 
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
         return _grey_to_rgb(np.asarray(image, dtype=np.float64), image.mode)
@@ -109,19 +111,19 @@ def _grey_to_rgb(values: np.ndarray, mode: str) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+def _array_to_rgb(array: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     if array.dtype != np.uint8:
-        raise ValueError(f"image array must be uint8, got {array.dtype}")
+        raise ValueError(f"{name}: image array must be uint8, got {array.dtype}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim == 2:
-        _check_size(array.shape[1], array.shape[0], "array")
+        _check_size(array.shape[1], array.shape[0], name, max_pixels)
         return np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ValueError(f"image array must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-    _check_size(array.shape[1], array.shape[0], "array")
+        raise ValueError(f"{name}: image array must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    _check_size(array.shape[1], array.shape[0], name, max_pixels)
     if array.shape[2] == 4:
-        return _pil_to_rgb(Image.fromarray(array), name="array")
+        return _pil_to_rgb(Image.fromarray(array), name, max_pixels)
     return np.ascontiguousarray(array)
 
 

@@ -215,6 +215,22 @@ def test_webcam_frames_use_the_fixed_range_and_count_frames(model, photo):
     assert rate.tick(5.0) is None and rate.tick(5.5) == pytest.approx(2)  # a pause starts afresh
 
 
+def test_webcam_frames_are_capped_and_bad_ones_refused_before_decoding(model, photo, tmp_path):
+    big = np.asarray(Image.fromarray(photo).resize((1920, 1440)))
+    picture, status, _ = webcam_depth(model, big, 0.8, 4.0)
+    assert picture.shape == (480, 640, 3) and "1920×1440 scaled to 640×480" in status
+    Image.new("L", (7000, 7000)).save(tmp_path / "huge.png")  # 49 megapixels, a few kB of file
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="huge.png: image is 7000x7000 = 49 megapixels, more than the 12-megapixel"):
+        webcam_depth(model, str(tmp_path / "huge.png"), 0.8, 4.0)
+    assert time.perf_counter() - start < 1.0  # refused from the header, never decoded
+    (tmp_path / "notes.txt").write_text("not a frame")
+    with pytest.raises(ValueError, match="notes.txt: not an image file"):
+        webcam_depth(model, str(tmp_path / "notes.txt"), 0.8, 4.0)
+    with pytest.raises(ValueError, match="webcam frame: image is 1x1 pixels"):
+        webcam_depth(model, np.zeros((1, 1, 3), np.uint8), 0.8, 4.0)
+
+
 def test_app_serves_the_documented_api(model, room):
     from gradio_client import Client, handle_file
 
@@ -250,6 +266,10 @@ def test_app_serves_the_documented_api(model, room):
             client.predict(handle_file(str(bad)), api_name="/predict")
         depth_frame, status = client.predict(handle_file(str(room)), 0.5, 5.0, api_name="/webcam")
         assert Image.open(depth_frame).size == (640, 480) and "ms per frame" in status  # still serving
+        for name, content in (("notes.txt", b"text"), ("empty.jpg", b"")):  # the webcam door is guarded too
+            (room.parent / name).write_bytes(content)
+            with pytest.raises(Exception, match=rf"{name}: not an image file"):
+                client.predict(handle_file(str(room.parent / name)), 0.5, 5.0, api_name="/webcam")
     finally:
         app.close()
 
@@ -263,3 +283,29 @@ def test_the_header_names_the_weights(model, small_net):
         warnings.simplefilter("ignore")
         untrained = DepthModel(small_net, device="cpu", info={"trained": False})
     assert "⚠️ **Weights:** in-memory weights: UNTRAINED" in markdown(build_app(untrained))
+
+
+def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, monkeypatch):
+    import socket
+
+    from demo.ui import served_address
+
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert served_address(7860) == "The app is ready: open http://localhost:7860 in a browser"
+    assert "port 7860 was busy; set GRADIO_SERVER_PORT" in served_address(7861)
+    with socket.socket() as probe:  # a port free now, asked for through the environment as a user would
+        probe.bind(("127.0.0.1", 0))
+        asked = probe.getsockname()[1]
+    monkeypatch.setenv("GRADIO_SERVER_PORT", str(asked))
+    first = serve(build_app(model), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:  # the second app finds the first one's port busy and moves on
+        second = serve(build_app(model), prevent_thread_lock=True, server_name="127.0.0.1")
+        try:
+            assert first.server_port == asked and second.server_port != asked
+            line = capsys.readouterr().out.strip().splitlines()[-1]
+            assert line == (f"The app is ready: open http://localhost:{second.server_port} in a browser "
+                            f"(port {asked} was busy; set GRADIO_SERVER_PORT to choose another)")
+        finally:
+            second.close()
+    finally:
+        first.close()
