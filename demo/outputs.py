@@ -3,8 +3,10 @@
 Every handler call writes into a fresh folder of its own (a re-render never overwrites a file
 a browser may have cached under the same address). The folders live inside Gradio's cache
 folder, so Gradio serves them as they are instead of hashing and copying each one, and the
-set is bounded: folders older than `max_age_s`, and all but the newest `keep`, are deleted
-whenever a new one is made.
+set is bounded: folders older than `max_age_s`, all but the newest `keep`, and the oldest
+beyond `max_bytes` in all, are deleted whenever a new one is made. Gradio's own leftovers there
+(the empty tmp* files of uploads that never finished, which its cache sweep does not track) go
+once they are `max_age_s` old.
 """
 
 from __future__ import annotations
@@ -36,22 +38,27 @@ class OutputFolders:
         the system temp folder's gradio/), removed when the process exits. Such folders left
         by processes that were killed are removed once nothing in them changed for max_age_s.
     keep: at most this many request folders are kept (the newest).
+    max_bytes: the folders' files take at most about this many bytes (the newest folder is
+        always kept, whatever its size).
     max_age_s: folders older than this (seconds since they were made) are deleted.
     """
 
-    def __init__(self, root: str | Path | None = None, keep: int = 128, max_age_s: float = 3600) -> None:
+    def __init__(self, root: str | Path | None = None, keep: int = 128, max_age_s: float = 3600,
+                 max_bytes: int = 256 * 2**20) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
+        self.cache = None  # Gradio's upload folder, when the root lives in it
         if root is None:
-            cache = Path(get_upload_folder())
-            cache.mkdir(parents=True, exist_ok=True)
-            _remove_older(cache.glob(f"{ROOT_PREFIX}*"), time.time() - max_age_s)
-            root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=cache)
+            self.cache = Path(get_upload_folder())
+            self.cache.mkdir(parents=True, exist_ok=True)
+            _remove_older(self.cache.glob(f"{ROOT_PREFIX}*"), time.time() - max_age_s)
+            root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=self.cache)
             atexit.register(shutil.rmtree, root, ignore_errors=True)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.keep = keep
         self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def new(self) -> Path:
@@ -71,11 +78,19 @@ class OutputFolders:
     def _prune(self) -> None:
         folders = self.folders()
         cutoff = time.time() - self.max_age_s
-        # make room for the folder about to be made: keep - 1 old ones stay
+        # make room for the folder about to be made: keep - 1 old ones stay, within max_bytes
         doomed = folders[: max(0, len(folders) - (self.keep - 1))]
+        kept, total = folders[len(doomed):], 0
+        for index in range(len(kept) - 1, -1, -1):  # newest first: the oldest go over the budget
+            total += _bytes(kept[index])  # measured afresh: a handler may still be writing
+            if total > self.max_bytes and index < len(kept) - 1:
+                doomed, kept = doomed + kept[: index + 1], kept[index + 1:]
+                break
         for folder in doomed:
             shutil.rmtree(folder, ignore_errors=True)
-        _remove_older(folders[len(doomed):], cutoff)
+        _remove_older(kept, cutoff)
+        if self.cache is not None:
+            _remove_older_files(self.cache.glob("tmp*"), cutoff)
 
 
 def _remove_older(folders: Iterable[Path], cutoff: float) -> None:
@@ -84,6 +99,27 @@ def _remove_older(folders: Iterable[Path], cutoff: float) -> None:
         try:
             if folder.is_dir() and folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another process removed it first
+            pass
+
+
+def _bytes(folder: Path) -> int:
+    """The bytes of the files in `folder` (0 for files or the folder gone meanwhile)."""
+    total = 0
+    for file in folder.rglob("*"):
+        try:
+            total += file.stat().st_size if file.is_file() else 0
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _remove_older_files(files: Iterable[Path], cutoff: float) -> None:
+    """Remove the plain files last modified before `cutoff` (a time.time() value)."""
+    for file in files:
+        try:
+            if file.is_file() and file.stat().st_mtime < cutoff:
+                file.unlink()
         except FileNotFoundError:  # another process removed it first
             pass
 

@@ -61,7 +61,8 @@ def point_cloud(
 
 
 def write_ply(cloud: o3d.geometry.PointCloud, path: str | Path) -> Path:
-    """Write a binary PLY of the cloud's points (metres) and colours (uchar); returns the path.
+    """Write a binary PLY of the cloud's points (float32 metres: a tenth of a micrometre at 5 m,
+    half the bytes of double) and colours (uchar); returns the path.
 
     Raises ValueError for an empty cloud or when Open3D cannot write the file.
     """
@@ -70,7 +71,10 @@ def write_ply(cloud: o3d.geometry.PointCloud, path: str | Path) -> Path:
         raise ValueError(f"{path}: a PLY file needs the .ply extension")
     if not cloud.has_points():
         raise ValueError(f"{path}: the point cloud is empty, nothing to write")
-    if not o3d.io.write_point_cloud(str(path), cloud, write_ascii=False):
+    compact = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.asarray(cloud.points, dtype=np.float32)))
+    if cloud.has_colors():
+        compact.point.colors = o3d.core.Tensor(np.round(np.asarray(cloud.colors) * 255).astype(np.uint8))
+    if not o3d.t.io.write_point_cloud(str(path), compact, write_ascii=False):
         raise ValueError(f"{path}: Open3D could not write the point cloud "
                          "(does the folder exist, and is it writable?)")
     return path

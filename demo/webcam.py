@@ -26,6 +26,7 @@ from depth import DepthModel
 from depth.images import load_rgb
 from depth.visualize import DEFAULT_COLORMAP, colorize
 
+from .outputs import OutputFolders, write_rgb
 from .photo import COLORMAPS, user_errors
 from .views import colour_bar, colour_range, working_size
 
@@ -92,11 +93,15 @@ def webcam_depth(
     return picture, status, rate
 
 
-def webcam_tab(model: DepthModel) -> None:
+def webcam_tab(model: DepthModel, folders: OutputFolders | None = None) -> None:
     """Lay out the webcam tab inside the current gr.Blocks and wire its stream.
 
     API "/webcam": (frame image file, near, far, colormap) -> (colour depth image, status Markdown).
+    Its pictures are written into `folders` (default: 64 folders in Gradio's cache): a file of
+    its own per call, as Gradio writes equal pictures it is given as arrays to one shared path,
+    and a client reading that path while another call rewrites it gets a truncated image.
     """
+    folders = folders if folders is not None else OutputFolders(keep=64, max_bytes=32 * 2**20)
     with gr.Row():
         camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
                           webcam_options=gr.WebcamOptions(constraints=CAMERA), elem_id="camera")
@@ -123,7 +128,8 @@ def webcam_tab(model: DepthModel) -> None:
         if path is None:
             raise gr.Error("Send a frame (an image file).", print_exception=False)
         with user_errors(path):
-            return webcam_depth(model, path, near, far, colormap)[:2]
+            picture, status, _ = webcam_depth(model, path, near, far, colormap)
+            return write_rgb(folders.new() / "webcam_depth.jpg", picture), status
 
     def recolour_bar(near: float, far: float, colormap: str) -> np.ndarray:
         with user_errors():

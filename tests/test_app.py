@@ -2,6 +2,7 @@ import os
 import shutil
 import time
 import warnings
+from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
@@ -10,6 +11,7 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import open3d as o3d  # noqa: E402
 import pytest  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from demo.examples import Examples  # noqa: E402
@@ -188,6 +190,15 @@ def test_output_folders_stay_bounded(tmp_path):
     folders.new()
     assert not old.exists() and recent.exists()
 
+    folders = OutputFolders(tmp_path / "bytes", keep=10, max_bytes=2500)
+    made = []
+    for index in range(4):
+        made.append(folders.new())
+        (made[-1] / "depth.npy").write_bytes(b"x" * 1000)
+        age(made[-1], 40 - index)
+    newest = folders.new()  # 4,000 bytes in the old folders: the two oldest go
+    assert folders.folders() == [made[2], made[3], newest]
+
 
 def test_output_folders_of_killed_processes_are_swept(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
@@ -199,6 +210,13 @@ def test_output_folders_of_killed_processes_are_swept(tmp_path, monkeypatch):
     assert not stale.exists() and live.exists() and folders.root.parent == tmp_path
     shutil.rmtree(folders.root)  # swept by another process while this one was idle
     assert folders.new().parent == folders.root
+    # Gradio's own leftovers: the empty tmp* files of uploads that never finished
+    stale_upload, fresh_upload = tmp_path / "tmpabc123", tmp_path / "tmpdef456"
+    stale_upload.touch()
+    fresh_upload.touch()
+    os.utime(stale_upload, (time.time() - 7200, time.time() - 7200))
+    folders.new()
+    assert not stale_upload.exists() and fresh_upload.exists()
 
 
 def test_webcam_frames_use_the_fixed_range_and_count_frames(model, photo):
@@ -266,6 +284,13 @@ def test_app_serves_the_documented_api(model, room):
             client.predict(handle_file(str(bad)), api_name="/predict")
         depth_frame, status = client.predict(handle_file(str(room)), 0.5, 5.0, api_name="/webcam")
         assert Image.open(depth_frame).size == (640, 480) and "ms per frame" in status  # still serving
+        # equal frames at once: each answer is a file of its own, whole (no shared path rewritten meanwhile)
+        written = lambda: len(list(Path(get_upload_folder()).glob("depth-app-*/*/webcam_depth.jpg")))  # noqa: E731
+        before = written()
+        jobs = [client.submit(handle_file(str(room)), 0.5, 5.0, api_name="/webcam") for _ in range(6)]
+        for job in jobs:
+            Image.open(job.result()[0]).load()
+        assert written() == before + 6
         for name, content in (("notes.txt", b"text"), ("empty.jpg", b"")):  # the webcam door is guarded too
             (room.parent / name).write_bytes(content)
             with pytest.raises(Exception, match=rf"{name}: not an image file"):

@@ -62,8 +62,10 @@ def test_ply_round_trip(tmp_path, photo, wall):
     cloud = point_cloud(photo, wall, NYU_INTRINSICS, stride=4)
     path = write_ply(cloud, tmp_path / "cloud.ply")
     assert path.read_bytes().startswith(b"ply\nformat binary_little_endian 1.0\n")
+    header = path.read_bytes().split(b"end_header\n")[0].decode()
+    assert "property float x" in header and "double" not in header  # float32: half the bytes
     back = o3d.io.read_point_cloud(str(path))
-    np.testing.assert_allclose(np.asarray(back.points), np.asarray(cloud.points))
+    np.testing.assert_allclose(np.asarray(back.points), np.asarray(cloud.points), rtol=1e-7, atol=1e-7)
     # colours travel as uchar: exact for colours that came from uint8 pixels
     np.testing.assert_allclose(np.asarray(back.colors), np.asarray(cloud.colors), atol=1e-6)
 
@@ -78,7 +80,7 @@ def test_viewer_ply_is_a_plain_coloured_point_list_standing_upright(tmp_path, ph
         assert line in header
     assert "element face" not in header and "scale_0" not in header
     back = np.asarray(o3d.io.read_point_cloud(str(path)).points)
-    np.testing.assert_allclose(back, np.asarray(cloud.points) * [1, -1, -1])
+    np.testing.assert_allclose(back, np.asarray(cloud.points) * [1, -1, -1], rtol=1e-7, atol=1e-7)
 
 
 def test_empty_depth_raises(photo):
