@@ -134,7 +134,7 @@ def _handler_figures(model: DepthModel, repeats: int) -> dict[str, float]:
     from .examples import Examples
     from .outputs import OutputFolders
     from .photo import PhotoDepth
-    from .views import colour_bar
+    from depth.visualize import colour_bar
     from .webcam import DEFAULT_FAR, DEFAULT_NEAR, FrameRate, webcam_depth
 
     examples = Examples()

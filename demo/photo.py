@@ -18,12 +18,12 @@ import pandas as pd
 from depth import DepthModel
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees
 from depth.metrics import METRIC_NAMES, compute_metrics
-from depth.visualize import DEFAULT_COLORMAP, colorize
+from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
 from .examples import Examples
 from .outputs import OutputFolders, file_stem, write_depth_files, write_rgb
 from .pointcloud import point_cloud, write_ply, write_viewer_ply
-from .views import colour_bar, colour_range, to_working
+from .views import colour_range, to_working
 
 AUTOMATIC, FIXED = "automatic", "fixed"
 DEFAULT_FOV = round(nyu_horizontal_fov_degrees(), 1)  # the NYU Kinect's: the camera the net assumes
@@ -254,7 +254,8 @@ def photo_tab(work: PhotoDepth) -> None:
         with gr.Column(scale=1, min_width=300):
             # a File, not an Image: gr.Image decodes uploads itself, before our checks and messages
             upload = gr.File(label="Photo", file_types=["image"], type="filepath", elem_id="photo-upload")
-            run = gr.Button("Estimate depth", variant="primary", elem_id="run")
+            # usable once there is a photo: pressed without one, every output would show an error
+            run = gr.Button("Estimate depth", variant="primary", interactive=False, elem_id="run")
             if work.examples.paths:
                 gr.Examples(
                     [[str(path)] for path in work.examples.paths], inputs=[upload],
@@ -347,6 +348,7 @@ def photo_tab(work: PhotoDepth) -> None:
           **render_events)
     range_mode.change(lambda mode: (gr.Slider(interactive=mode == FIXED),) * 2, range_mode, [near, far],
                       queue=False, **private)
+    upload.change(lambda path: gr.Button(interactive=path is not None), upload, run, queue=False, **private)
 
 
 def _colour_values(result: PhotoResult) -> tuple:

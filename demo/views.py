@@ -1,20 +1,13 @@
-"""Pictures of depth for the app: the working resolution, the shared colour range and the
-colour bar. Colours themselves come from depth.visualize.colorize.
+"""Pictures of depth for the app: the working resolution and the shared colour range. Colours
+and the colour bar themselves come from depth.visualize.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 from PIL import Image
 
-from depth.visualize import check_colormap, depth_range
+from depth.visualize import depth_range
 
 # The app shows, writes and back-projects photos at most this many pixels on their long side.
 # The depth itself comes from a 74x55 grid, so a larger map adds pixels, not detail; the CLI
@@ -54,27 +47,6 @@ def colour_range(
     if not (np.isfinite(near) and np.isfinite(far) and 0 <= near < far):
         raise ValueError(f"a fixed depth range needs 0 <= near < far, got near={near} m, far={far} m")
     return near, far
-
-
-@lru_cache(maxsize=64)
-def colour_bar(near: float, far: float, colormap: str, width: int = 640) -> np.ndarray:
-    """A horizontal colour bar for [near, far] metres in `colormap`, ticks labelled in metres.
-
-    Returns (70, width, 3) uint8 RGB, read-only: it is cached, as ranges and colormaps repeat.
-    """
-    cmap = matplotlib.colormaps[check_colormap(colormap)]
-    dpi = 100
-    figure = Figure(figsize=(width / dpi, 0.7), dpi=dpi)
-    FigureCanvasAgg(figure)
-    axis = figure.add_axes((0.03, 0.55, 0.94, 0.4))
-    mappable = ScalarMappable(norm=Normalize(near, far), cmap=cmap)
-    bar = figure.colorbar(mappable, cax=axis, orientation="horizontal")
-    bar.set_label("depth (m)", fontsize=8, labelpad=1)
-    bar.ax.tick_params(labelsize=8, length=3, pad=1)
-    figure.canvas.draw()
-    bar_image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    bar_image.flags.writeable = False
-    return bar_image
 
 
 def _nearest(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:

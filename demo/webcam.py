@@ -24,11 +24,11 @@ from PIL import Image
 
 from depth import DepthModel
 from depth.images import load_rgb
-from depth.visualize import DEFAULT_COLORMAP, colorize
+from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
 from .outputs import OutputFolders, write_rgb
 from .photo import COLORMAPS, user_errors
-from .views import colour_bar, colour_range, working_size
+from .views import colour_range, working_size
 
 DEFAULT_NEAR, DEFAULT_FAR = 0.5, 5.0  # metres: a room seen from a desk
 STREAM_EVERY = 0.05  # s between frames the browser may send (it sends the next once the last is back)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, checkpoint_files, load_checkpoint, save_checkpoint
 from .predict import UntrainedWeightsWarning, load_model, resolve_device
-from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, depth_range, figure4, save_depth_png
+from .visualize import DEFAULT_COLORMAP, check_colormap, colorize, colour_bar, depth_range, figure4, save_depth_png
 
 
 def _colormap(name: str) -> str:
@@ -81,7 +81,10 @@ def _predict(args: argparse.Namespace) -> int:
         np.save(f"{stem}_fine.npy", prediction.fine)
         save_depth_png(f"{stem}_depth.png", prediction.depth)
         near, far = depth_range(prediction.depth)
-        Image.fromarray(colorize(prediction.depth, near, far, args.colormap)).save(f"{stem}_color.png")
+        picture = colorize(prediction.depth, near, far, args.colormap)
+        if args.colorbar:  # the colours read as metres
+            picture = np.concatenate([picture, colour_bar(near, far, args.colormap, picture.shape[1])])
+        Image.fromarray(picture).save(f"{stem}_color.png")
     done = len(args.images) - failures
     print(f"wrote depth for {done} of {len(args.images)} images to {out}", file=sys.stderr)
     return 1 if failures else 0
@@ -238,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--weights", default=None, help="checkpoint (default: assets/model.safetensors)")
     predict.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     predict.add_argument("--colormap", default=DEFAULT_COLORMAP, type=_colormap, help="matplotlib colormap for *_color.png")
+    predict.add_argument("--colorbar", action="store_true",
+                         help="add a colour bar in metres below each *_color.png (its range: the map's 2nd-98th percentile)")
     predict.set_defaults(run=_predict)
 
     from .train import TrainConfig

@@ -1,11 +1,16 @@
-"""Depth maps as pictures: colour mapping and 16-bit PNG export."""
+"""Depth maps as pictures: colour mapping, colour bars and 16-bit PNG export."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 from PIL import Image
 
 DEFAULT_COLORMAP = "inferno_r"  # near = bright, far = dark
@@ -44,6 +49,27 @@ def check_colormap(name: str) -> str:
     if name not in matplotlib.colormaps:
         raise ValueError(f"unknown colormap {name!r}; try inferno_r, magma, viridis, turbo, gray")
     return name
+
+
+@lru_cache(maxsize=64)
+def colour_bar(near: float, far: float, colormap: str, width: int = 640) -> np.ndarray:
+    """A horizontal colour bar for [near, far] metres in `colormap`, ticks labelled in metres.
+
+    Returns (70, width, 3) uint8 RGB, read-only: it is cached, as ranges and colormaps repeat.
+    """
+    cmap = matplotlib.colormaps[check_colormap(colormap)]
+    dpi = 100
+    figure = Figure(figsize=(width / dpi, 0.7), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axis = figure.add_axes((0.03, 0.55, 0.94, 0.4))
+    mappable = ScalarMappable(norm=Normalize(near, far), cmap=cmap)
+    bar = figure.colorbar(mappable, cax=axis, orientation="horizontal")
+    bar.set_label("depth (m)", fontsize=8, labelpad=1)
+    bar.ax.tick_params(labelsize=8, length=3, pad=1)
+    figure.canvas.draw()
+    bar_image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    bar_image.flags.writeable = False
+    return bar_image
 
 
 def save_depth_png(path: str | Path, depth: np.ndarray) -> None:

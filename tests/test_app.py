@@ -19,7 +19,8 @@ from demo.outputs import OutputFolders  # noqa: E402
 from demo.photo import DEFAULT_FOV, METRIC_LABELS, PhotoDepth, user_errors  # noqa: E402
 from demo.pointcloud import point_cloud  # noqa: E402
 from demo.ui import build_app, serve  # noqa: E402
-from demo.views import colour_bar, to_working  # noqa: E402
+from demo.views import to_working  # noqa: E402
+from depth.visualize import colour_bar  # noqa: E402
 from demo.webcam import FrameRate, webcam_depth  # noqa: E402
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees  # noqa: E402
 from depth.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
@@ -334,3 +335,11 @@ def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, mo
             second.close()
     finally:
         first.close()
+
+
+def test_estimate_depth_waits_for_a_photo(model):
+    app = build_app(model)
+    run = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "run")
+    assert run.interactive is False  # pressed without a photo, every output would show an error
+    toggle = next(fn for fn in app.fns.values() if fn.outputs == [run])
+    assert toggle.fn(None).interactive is False and toggle.fn("room.jpg").interactive is True

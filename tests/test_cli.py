@@ -231,3 +231,16 @@ def test_predict_writes_into_depth_out_by_default(tmp_path, weights, photo, monk
     monkeypatch.chdir(tmp_path)
     assert main(["predict", "room.png", "--weights", weights, "--device", "cpu"]) == 0
     assert (tmp_path / "depth_out" / "room_depth.npy").is_file()
+
+
+def test_colour_pngs_can_carry_a_colour_bar_in_metres(tmp_path, weights, photo):
+    from depth.visualize import colour_bar, depth_range
+
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    assert main(["predict", str(tmp_path / "room.png"), "--out", str(tmp_path / "out"), "--weights", weights,
+                 "--device", "cpu", "--colorbar"]) == 0
+    picture = np.asarray(Image.open(tmp_path / "out" / "room_color.png"))
+    near, far = depth_range(np.load(tmp_path / "out" / "room_depth.npy"))
+    bar = colour_bar(near, far, "inferno_r", 640)
+    assert picture.shape == (480 + bar.shape[0], 640, 3)
+    np.testing.assert_array_equal(picture[480:], bar)

@@ -30,7 +30,7 @@ def test_a_kept_pool_is_mapped_by_the_next_pool_of_the_same_frames(tmp_path, sou
     key = {"data": "synthetic", "split": "val"}
     first_source = CountingSource(source)
     first = TensorPool.from_source(first_source, 6, "cpu", batch=4, keep=tmp_path / "pool", key=key)
-    assert first_source.asked == 6 and (tmp_path / "pool" / "pool.json").is_file()
+    assert first_source.asked == 6 and len(first) == 6 and (tmp_path / "pool" / "pool.json").is_file()
 
     again_source = CountingSource(source)
     again = TensorPool.from_source(again_source, 4, "cpu", keep=tmp_path / "pool", key=key)
