@@ -23,12 +23,17 @@ from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 from .examples import Examples
 from .outputs import OutputFolders, file_stem, write_depth_files, write_rgb
 from .pointcloud import point_cloud, write_ply, write_viewer_ply
+from .surface import depth_surface, write_surface
 from .views import colour_range, to_working
 
 AUTOMATIC, FIXED = "automatic", "fixed"
 DEFAULT_FOV = round(nyu_horizontal_fov_degrees(), 1)  # the NYU Kinect's: the camera the net assumes
 DEFAULT_STRIDE = 2  # about 77K points for 640x480, which the browser's viewer shows smoothly
 MAX_STRIDE = 16
+SURFACE, POINTS = "surface", "points"  # what the 3D view shows
+# The 3D view opens turned 35 degrees to the side and looking 20 degrees down on the scene (the
+# viewer's alpha and beta; head-on, 90 and 90, a depth map looks flat), framed on it by the viewer.
+VIEW_ANGLE = (55, 70, None)
 DEFAULT_NEAR, DEFAULT_FAR = 0.5, 10.0  # metres: NYU Depth v2's range, for fixed ranges
 COLORMAPS = [DEFAULT_COLORMAP, "magma_r", "plasma_r", "viridis_r", "cividis_r", "turbo", "Spectral", "gray_r"]
 METRIC_LABELS = {"delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³", "abs_rel": "abs rel",
@@ -59,6 +64,7 @@ class Cloud:
     points: int
     ply: Path  # camera axes (x right, y down, z forward), metres: the download
     viewer: Path  # the same points in gr.Model3D's axes
+    surface: Path  # the depth grid triangulated (every 2 stride-th pixel), gr.Model3D's axes (.glb)
 
 
 @dataclass(frozen=True)
@@ -184,10 +190,14 @@ def _cloud(image: np.ndarray, depth: np.ndarray, folder: Path, stem: str, fov: f
     if stride != int(stride) or not 1 <= stride <= MAX_STRIDE:
         raise ValueError(f"point density: stride must be a whole number from 1 to {MAX_STRIDE}, got {stride}")
     height, width = depth.shape
-    cloud = point_cloud(image, depth, intrinsics_from_fov(width, height, fov), int(stride))
+    intrinsics = intrinsics_from_fov(width, height, fov)
+    cloud = point_cloud(image, depth, intrinsics, int(stride))
+    # a surface needs fewer vertices than points to look whole: the depth is a 74x55 grid
+    surface = depth_surface(image, depth, intrinsics, 2 * int(stride))
     return Cloud(fov=float(fov), stride=int(stride), points=len(cloud.points),
                  ply=write_ply(cloud, folder / f"{stem}_points.ply"),
-                 viewer=write_viewer_ply(cloud, folder / f"{stem}_viewer.ply"))
+                 viewer=write_viewer_ply(cloud, folder / f"{stem}_viewer.ply"),
+                 surface=write_surface(surface, folder / f"{stem}_surface.glb"))
 
 
 def summary(result: PhotoResult) -> str:
@@ -246,9 +256,10 @@ def _device_name(model: DepthModel) -> str:
 def photo_tab(work: PhotoDepth) -> None:
     """Lay out the photo tab inside the current gr.Blocks and wire its events.
 
-    API "/predict": (photo file, colormap, range mode, near, far, fov, stride) -> (photo,
-    coarse, fine, ground truth or None, colour bar, (photo, fine) slider, viewer PLY, downloads,
-    metrics table (no rows without ground truth), summary Markdown).
+    API "/predict": (photo file, colormap, range mode, near, far, fov, stride, 3D view) ->
+    (photo, coarse, fine, ground truth or None, colour bar, (photo, fine) slider, 3D view file
+    (the surface's .glb, or the points' .ply), downloads, metrics table (no rows without ground
+    truth), summary Markdown).
     """
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -275,6 +286,8 @@ def photo_tab(work: PhotoDepth) -> None:
                             info="default: the NYU Kinect camera the network learned from", elem_id="fov")
             stride = gr.Slider(1, MAX_STRIDE, value=DEFAULT_STRIDE, step=1,
                                label="Point density: every n-th pixel in 3D", elem_id="stride")
+            view = gr.Radio([SURFACE, POINTS], value=SURFACE, label="3D view", elem_id="view",
+                            info="surface: the depth grid triangulated (every 2n-th pixel); points: the cloud")
         with gr.Column(scale=3):
             info = gr.Markdown(label="Summary", elem_id="summary")
             with gr.Row(equal_height=True):
@@ -289,9 +302,9 @@ def photo_tab(work: PhotoDepth) -> None:
             with gr.Row(equal_height=True):
                 slider = gr.ImageSlider(label="Photo | depth", interactive=False,
                                         elem_id="slider")
-                viewer = gr.Model3D(label="Point cloud", interactive=False,
+                viewer = gr.Model3D(label="3D", interactive=False, camera_position=VIEW_ANGLE,
                                     clear_color=(0.12, 0.12, 0.14, 1.0), elem_id="viewer", height=420)
-            gr.Markdown("Drag the slider's handle to compare; drag the point cloud to turn it, scroll to "
+            gr.Markdown("Drag the slider's handle to compare; drag the 3D view to turn it, scroll to "
                         "zoom. Downloads: the point cloud (.ply, metres, camera axes), the depth as a "
                         "16-bit PNG (millimetres) and as .npy (float32 metres), and its colour image.")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
@@ -302,12 +315,13 @@ def photo_tab(work: PhotoDepth) -> None:
     controls = [colormap, range_mode, near, far, fov, stride]
 
     def predict(photo: str | None, colormap: str, range_mode: str, near: float, far: float, fov: float,
-                stride: float) -> tuple:
+                stride: float, view: str = SURFACE) -> tuple:
         if photo is None:
             raise gr.Error("Upload a photo first (or pick an example).", print_exception=False)
         with user_errors(photo):
             result = work.predict(photo, colormap, range_mode, near, far, fov, stride)
-        return (result.photo, *_colour_values(result), result.cloud.viewer, _files(result),
+            shown = _shown(result, view)
+        return (result.photo, *_colour_values(result), shown, _files(result),
                 _styled(metrics_table(result)), summary(result), result)
 
     def predict_or_clear(photo: str | None, *controls: Any) -> tuple:
@@ -322,12 +336,18 @@ def photo_tab(work: PhotoDepth) -> None:
             result = work.recolour(result, *values)
         return (*_colour_values(result), _files(result), summary(result), result)
 
-    def recloud(result: PhotoResult | None, *values: Any) -> tuple:
+    def recloud(result: PhotoResult | None, fov: float, stride: float, view: str) -> tuple:
         if result is None:
             return (gr.skip(),) * 4
         with user_errors():
-            result = work.recloud(result, *values)
-        return result.cloud.viewer, _files(result), summary(result), result
+            result = work.recloud(result, fov, stride)
+            return _shown(result, view), _files(result), summary(result), result
+
+    def switch_view(result: PhotoResult | None, view: str) -> Any:
+        if result is None:
+            return gr.skip()
+        with user_errors():
+            return _shown(result, view)
 
     def show_truth(result: PhotoResult | None) -> tuple:
         # a separate step, so /predict returns plain values rather than component updates
@@ -336,16 +356,17 @@ def photo_tab(work: PhotoDepth) -> None:
 
     private = {"api_visibility": "private"}
     photo_events = {"concurrency_id": "photo", "concurrency_limit": 2}
-    run.click(predict, [upload, *controls], predict_outputs, api_name="predict", **photo_events).then(
+    run.click(predict, [upload, *controls, view], predict_outputs, api_name="predict", **photo_events).then(
         show_truth, state, [truth, metrics], queue=False, **private)
-    upload.change(predict_or_clear, [upload, *controls], predict_outputs, **private, **photo_events).then(
+    upload.change(predict_or_clear, [upload, *controls, view], predict_outputs, **private, **photo_events).then(
         show_truth, state, [truth, metrics], queue=False, **private)
     # re-rendering is cheap (no network): its own, wider group, so it never waits behind predictions
     render_events = {"concurrency_id": "render", "concurrency_limit": 4, **private}
     gr.on([colormap.change, range_mode.change, near.release, far.release], recolour,
           [state, colormap, range_mode, near, far], [*colour_outputs, downloads, info, state], **render_events)
-    gr.on([fov.release, stride.release], recloud, [state, fov, stride], [viewer, downloads, info, state],
+    gr.on([fov.release, stride.release], recloud, [state, fov, stride, view], [viewer, downloads, info, state],
           **render_events)
+    view.change(switch_view, [state, view], viewer, queue=False, **private)
     range_mode.change(lambda mode: (gr.Slider(interactive=mode == FIXED),) * 2, range_mode, [near, far],
                       queue=False, **private)
     upload.change(lambda path: gr.Button(interactive=path is not None), upload, run, queue=False, **private)
@@ -355,6 +376,13 @@ def _colour_values(result: PhotoResult) -> tuple:
     """Values for (coarse, fine, truth, colour bar, slider)."""
     colours = result.colours
     return colours.coarse, colours.fine, colours.truth, colours.bar, (result.photo, colours.fine)
+
+
+def _shown(result: PhotoResult, view: str) -> str:
+    """The file the 3D view shows: the surface or the points."""
+    if view not in (SURFACE, POINTS):
+        raise ValueError(f"3D view must be {SURFACE!r} or {POINTS!r}, got {view!r}")
+    return str(result.cloud.surface if view == SURFACE else result.cloud.viewer)
 
 
 def _files(result: PhotoResult) -> list[str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gradio as gr
+from gradio import http_server
 
 from depth import DepthModel
 
@@ -18,7 +18,6 @@ TITLE = "Depth from a single image (Eigen et al. 2014)"
 # Gradio's own cached images (every webcam frame is one): swept every 10 minutes, an hour old
 DELETE_CACHE = (600, 3600)
 MAX_UPLOAD = "100mb"  # a 50-megapixel PNG photo (the library's limit) fits; larger never decodes
-DEFAULT_PORT = 7860  # Gradio's
 QUEUE = {"default_concurrency_limit": 2, "max_size": 64}
 CSS = """
 #untrained { background: #b00020; color: white; padding: 0.6em 1em; border-radius: 8px; }
@@ -70,6 +69,6 @@ def serve(app: gr.Blocks, **launch: Any) -> gr.Blocks:
 
 def served_address(port: int, asked: int | None = None) -> str:
     """The start-up line naming the address the app serves on, and why when it is not the one asked for."""
-    asked = asked or int(os.environ.get("GRADIO_SERVER_PORT", DEFAULT_PORT))
+    asked = asked or http_server.INITIAL_PORT_VALUE  # GRADIO_SERVER_PORT as Gradio read it, else 7860
     moved = "" if port == asked else f" (port {asked} was busy; set GRADIO_SERVER_PORT to choose another)"
     return f"The app is ready: open http://localhost:{port} in a browser{moved}"

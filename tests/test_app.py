@@ -262,7 +262,7 @@ def test_app_serves_the_documented_api(model, room):
         photo, coarse, fine, truth, bar, slider, viewer, downloads, metrics, summary = outputs
         for image in (photo, coarse, fine, truth, *slider):
             assert Image.open(image).size == (640, 480)
-        assert Image.open(bar).size[0] == 640 and viewer.endswith("_viewer.ply")
+        assert Image.open(bar).size[0] == 640 and viewer.endswith("_surface.glb")  # the surface by default
         assert [os.path.basename(f) for f in downloads] == [
             "synthetic_test26_00000_rgb_points.ply", "synthetic_test26_00000_rgb_depth.png",
             "synthetic_test26_00000_rgb_depth.npy", "synthetic_test26_00000_rgb_depth_color.png"]
@@ -274,8 +274,8 @@ def test_app_serves_the_documented_api(model, room):
 
         # controls by name; no ground truth for an upload
         outputs = client.predict(handle_file(str(room)), colormap="gray_r", range_mode="fixed", near=1.0,
-                                 far=2.0, stride=8, api_name="/predict")
-        assert outputs[3] is None and outputs[8]["data"] == []
+                                 far=2.0, stride=8, view="points", api_name="/predict")
+        assert outputs[3] is None and outputs[8]["data"] == [] and outputs[6].endswith("_viewer.ply")
         np.testing.assert_array_equal(load_png(outputs[2]), colorize(model.predict(room).fine, 1.0, 2.0, "gray_r"))
         assert "stride 8" in outputs[9] and "1.00–2.00 m (fixed" in outputs[9]
 
@@ -314,15 +314,17 @@ def test_the_header_names_the_weights(model, small_net):
 def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, monkeypatch):
     import socket
 
+    from gradio import http_server
+
     from demo.ui import served_address
 
-    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.setattr(http_server, "INITIAL_PORT_VALUE", 7860)  # no GRADIO_SERVER_PORT when Gradio loaded
     assert served_address(7860) == "The app is ready: open http://localhost:7860 in a browser"
     assert "port 7860 was busy; set GRADIO_SERVER_PORT" in served_address(7861)
-    with socket.socket() as probe:  # a port free now, asked for through the environment as a user would
+    with socket.socket() as probe:  # a port free now, as if GRADIO_SERVER_PORT had asked for it
         probe.bind(("127.0.0.1", 0))
         asked = probe.getsockname()[1]
-    monkeypatch.setenv("GRADIO_SERVER_PORT", str(asked))
+    monkeypatch.setattr(http_server, "INITIAL_PORT_VALUE", asked)
     first = serve(build_app(model), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:  # the second app finds the first one's port busy and moves on
         second = serve(build_app(model), prevent_thread_lock=True, server_name="127.0.0.1")
@@ -335,11 +337,3 @@ def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, mo
             second.close()
     finally:
         first.close()
-
-
-def test_estimate_depth_waits_for_a_photo(model):
-    app = build_app(model)
-    run = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "run")
-    assert run.interactive is False  # pressed without a photo, every output would show an error
-    toggle = next(fn for fn in app.fns.values() if fn.outputs == [run])
-    assert toggle.fn(None).interactive is False and toggle.fn("room.jpg").interactive is True
