@@ -5,7 +5,7 @@ cloud and files out. Changing a control re-renders from the last result without 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +21,7 @@ from depth.metrics import METRIC_NAMES, compute_metrics
 from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
 from .examples import Examples
+from .networks import as_networks, choose
 from .outputs import OutputFolders, file_stem, write_depth_files, write_rgb
 from .pointcloud import point_cloud, write_ply, write_viewer_ply
 from .surface import depth_surface, write_surface
@@ -95,6 +96,7 @@ class PhotoResult:
     colours: Colours
     cloud: Cloud
     output: str = "fine"
+    network: str = ""  # the name of the network that estimated it (demo.networks)
 
     @property
     def depth(self) -> np.ndarray:
@@ -115,19 +117,22 @@ class PhotoDepth:
     values raise ValueError (FileNotFoundError for a missing file).
     """
 
-    def __init__(self, model: DepthModel, examples: Examples, folders: OutputFolders) -> None:
-        self.model = model
+    def __init__(self, models: DepthModel | Mapping[str, DepthModel], examples: Examples,
+                 folders: OutputFolders) -> None:
+        self.networks = as_networks(models)  # {name: model}, the first the default
         self.examples = examples
         self.folders = folders
 
     def predict(
         self, path: str | Path, colormap: str = DEFAULT_COLORMAP, range_mode: str = AUTOMATIC,
         near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR, fov: float = DEFAULT_FOV,
-        stride: int = DEFAULT_STRIDE,
+        stride: int = DEFAULT_STRIDE, network: str | None = None,
     ) -> PhotoResult:
-        """Run the network on the photo file at `path` and render everything."""
+        """Run the network called `network` (None: the default) on the photo file at `path` and
+        render everything."""
+        model = choose(self.networks, network)
         start = time.perf_counter()
-        prediction = self.model.predict(path)
+        prediction = model.predict(path)
         model_seconds = time.perf_counter() - start
         truth = self.examples.truth(path)
         metrics = None
@@ -136,15 +141,16 @@ class PhotoDepth:
                        "fine": compute_metrics(prediction.fine, truth)}
         image, coarse, fine, truth = to_working(prediction.image, prediction.coarse, prediction.fine, truth)
         folder, stem = self.folders.new(), file_stem(path)
-        output = self.model.output
+        output = model.output
         depth_png, depth_npy = write_depth_files(folder, stem, coarse if output == "coarse" else fine)
         height, width = prediction.image.shape[:2]
         return PhotoResult(
             name=Path(path).name, size=(width, height), image=image, coarse=coarse, fine=fine,
-            truth=truth, metrics=metrics, model_seconds=model_seconds, device=_device_name(self.model),
+            truth=truth, metrics=metrics, model_seconds=model_seconds, device=_device_name(model),
             photo=write_rgb(folder / f"{stem}_photo.jpg", image), depth_png=depth_png, depth_npy=depth_npy,
             colours=_colours(coarse, fine, truth, folder, stem, colormap, range_mode, near, far),
             cloud=_cloud(image, coarse if output == "coarse" else fine, folder, stem, fov, stride), output=output,
+            network=network or next(iter(self.networks)),
         )
 
     def recolour(
@@ -210,7 +216,8 @@ def summary(result: PhotoResult) -> str:
              else "unknown (pick an example to compare with ground truth)")
     return (
         f"**{result.name}**, {width}×{height}{resized} · "
-        f"depth in **{result.model_seconds * 1000:.0f} ms** on **{result.device}**\n\n"
+        f"depth in **{result.model_seconds * 1000:.0f} ms** on **{result.device}** by the {result.network}"
+        + ("" if result.output == "fine" else " (its coarse map: its fine stage scored worse)") + "\n\n"
         f"Colours {colours.near:.2f}–{colours.far:.2f} m "
         f"({'automatic' if colours.automatic else 'fixed'}, shared by every map) · "
         f"3D: {cloud.points:,} points (stride {cloud.stride}, {cloud.fov:.1f}° field of view) · "
@@ -253,10 +260,11 @@ def _device_name(model: DepthModel) -> str:
 
 # ---- the page ------------------------------------------------------------------------------
 
-def photo_tab(work: PhotoDepth) -> None:
-    """Lay out the photo tab inside the current gr.Blocks and wire its events.
+def photo_tab(work: PhotoDepth, network: gr.Radio) -> None:
+    """Lay out the photo tab inside the current gr.Blocks and wire its events; `network` is the
+    page's choice of network (demo.networks).
 
-    API "/predict": (photo file, colormap, range mode, near, far, fov, stride, 3D view) ->
+    API "/predict": (photo file, colormap, range mode, near, far, fov, stride, 3D view, network) ->
     (photo, coarse, fine, ground truth or None, colour bar, (photo, fine) slider, 3D view file
     (the surface's .glb, or the points' .ply), downloads, metrics table (no rows without ground
     truth), summary Markdown).
@@ -315,11 +323,11 @@ def photo_tab(work: PhotoDepth) -> None:
     controls = [colormap, range_mode, near, far, fov, stride]
 
     def predict(photo: str | None, colormap: str, range_mode: str, near: float, far: float, fov: float,
-                stride: float, view: str = SURFACE) -> tuple:
+                stride: float, view: str = SURFACE, network_name: str | None = None) -> tuple:
         if photo is None:
             raise gr.Error("Upload a photo first (or pick an example).", print_exception=False)
         with user_errors(photo):
-            result = work.predict(photo, colormap, range_mode, near, far, fov, stride)
+            result = work.predict(photo, colormap, range_mode, near, far, fov, stride, network_name)
             shown = _shown(result, view)
         return (result.photo, *_colour_values(result), shown, _files(result),
                 _styled(metrics_table(result)), summary(result), result)
@@ -356,10 +364,10 @@ def photo_tab(work: PhotoDepth) -> None:
 
     private = {"api_visibility": "private"}
     photo_events = {"concurrency_id": "photo", "concurrency_limit": 2}
-    run.click(predict, [upload, *controls, view], predict_outputs, api_name="predict", **photo_events).then(
+    run.click(predict, [upload, *controls, view, network], predict_outputs, api_name="predict", **photo_events).then(
         show_truth, state, [truth, metrics], queue=False, **private)
-    upload.change(predict_or_clear, [upload, *controls, view], predict_outputs, **private, **photo_events).then(
-        show_truth, state, [truth, metrics], queue=False, **private)
+    gr.on([upload.change, network.change], predict_or_clear, [upload, *controls, view, network], predict_outputs,
+          **private, **photo_events).then(show_truth, state, [truth, metrics], queue=False, **private)
     # re-rendering is cheap (no network): its own, wider group, so it never waits behind predictions
     render_events = {"concurrency_id": "render", "concurrency_limit": 4, **private}
     gr.on([colormap.change, range_mode.change, near.release, far.release], recolour,

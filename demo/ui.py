@@ -1,7 +1,9 @@
-"""The whole app: a header naming the weights, the photo tab and the webcam tab."""
+"""The whole app: a header naming the weights (and a choice of network), the photo tab and the
+webcam tab."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gradio as gr
@@ -10,6 +12,7 @@ from gradio import http_server
 from depth import DepthModel
 
 from .examples import Examples
+from .networks import as_networks
 from .outputs import OutputFolders
 from .photo import PhotoDepth, photo_tab
 from .webcam import webcam_tab
@@ -26,29 +29,37 @@ CSS = """
 
 
 def build_app(
-    model: DepthModel, examples: Examples | None = None, folders: OutputFolders | None = None
+    models: DepthModel | Mapping[str, DepthModel], examples: Examples | None = None,
+    folders: OutputFolders | None = None,
 ) -> gr.Blocks:
-    """The UI around one loaded model.
+    """The UI around one loaded model, or several by name ({name: model}, the first the default):
+    with several, a choice of network heads the page and every endpoint takes its name.
 
     examples: the example frames with ground truth (default: assets/examples).
     folders: where output files go (default: a bounded folder in Gradio's cache).
     """
+    networks = as_networks(models)
     examples = examples if examples is not None else Examples()
     folders = folders if folders is not None else OutputFolders()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
         gr.Markdown(f"# {TITLE}\nA single photo in, metric depth out: the coarse network sees the whole "
                     "scene, the fine network refines it locally ([Eigen, Puhrsch & Fergus, NIPS 2014]"
                     "(https://arxiv.org/abs/1406.2283)).")
-        weights = f"**Weights:** {model.describe()} · running on {model.device.type.upper()}"
-        if model.trained:
-            gr.Markdown(weights, elem_id="weights")
-        else:
-            gr.Markdown(f"## ⚠️ {weights}", elem_id="untrained")
+        for name, model in networks.items():
+            weights = f"**{name}:** {model.describe()} · running on {model.device.type.upper()}"
+            if model.trained:
+                gr.Markdown(weights, elem_id="weights")
+            else:
+                gr.Markdown(f"## ⚠️ {weights}", elem_id="untrained")
+        network = gr.Radio(list(networks), value=next(iter(networks)), label="Network", elem_id="network",
+                           visible=len(networks) > 1,
+                           info="the paper's coarse layers, or an EfficientNet-Lite0 pretrained on ImageNet in "
+                                "their place; both with the paper's fine network")
         with gr.Tabs():
             with gr.Tab("Photo", id="photo-tab"):
-                photo_tab(PhotoDepth(model, examples, folders))
+                photo_tab(PhotoDepth(networks, examples, folders), network)
             with gr.Tab("Webcam", id="webcam-tab"):
-                webcam_tab(model)
+                webcam_tab(networks, network)
     return app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from depth import DepthModel
 from depth.images import load_rgb
 from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
+from .networks import as_networks, choose
 from .outputs import OutputFolders, write_rgb
 from .photo import COLORMAPS, user_errors
 from .views import colour_range, working_size
@@ -93,15 +95,19 @@ def webcam_depth(
     return picture, status, rate
 
 
-def webcam_tab(model: DepthModel, folders: OutputFolders | None = None) -> None:
-    """Lay out the webcam tab inside the current gr.Blocks and wire its stream.
+def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
+               folders: OutputFolders | None = None) -> None:
+    """Lay out the webcam tab inside the current gr.Blocks and wire its stream; `network` is
+    the page's choice among `models` (demo.networks).
 
-    API "/webcam": (frame image file, near, far, colormap) -> (colour depth image, status Markdown).
+    API "/webcam": (frame image file, near, far, colormap, network) -> (colour depth image,
+    status Markdown).
     Its pictures are written into `folders` (default: 64 folders in Gradio's cache): a file of
     its own per call, as Gradio writes equal pictures it is given as arrays to one shared path,
     and a client reading that path while another call rewrites it gets a truncated image.
     """
     folders = folders if folders is not None else OutputFolders(keep=64, max_bytes=32 * 2**20)
+    networks = as_networks(models)
     with gr.Row():
         camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
                           webcam_options=gr.WebcamOptions(constraints=CAMERA), elem_id="camera")
@@ -118,17 +124,18 @@ def webcam_tab(model: DepthModel, folders: OutputFolders | None = None) -> None:
     rate = gr.State(None)
     frame_file = gr.File(visible=False, type="filepath")  # the API's input: checked before it is decoded
 
-    def on_frame(frame: np.ndarray | None, near: float, far: float, colormap: str, rate: Any) -> tuple:
+    def on_frame(frame: np.ndarray | None, near: float, far: float, colormap: str, name: str | None,
+                 rate: Any) -> tuple:
         if frame is None:
             return gr.skip(), gr.skip(), rate
         with user_errors():
-            return webcam_depth(model, frame, near, far, colormap, rate)
+            return webcam_depth(choose(networks, name), frame, near, far, colormap, rate)
 
-    def one_frame(path: str | None, near: float, far: float, colormap: str) -> tuple:
+    def one_frame(path: str | None, near: float, far: float, colormap: str, name: str | None = None) -> tuple:
         if path is None:
             raise gr.Error("Send a frame (an image file).", print_exception=False)
         with user_errors(path):
-            picture, status, _ = webcam_depth(model, path, near, far, colormap)
+            picture, status, _ = webcam_depth(choose(networks, name), path, near, far, colormap)
             return write_rgb(folders.new() / "webcam_depth.jpg", picture), status
 
     def recolour_bar(near: float, far: float, colormap: str) -> np.ndarray:
@@ -137,9 +144,10 @@ def webcam_tab(model: DepthModel, folders: OutputFolders | None = None) -> None:
 
     webcam = {"concurrency_id": "webcam", "concurrency_limit": CONCURRENCY, "show_progress": "hidden"}
     # the browser's stream; gradio_client cannot call stream events, so it is not in the API docs
-    camera.stream(on_frame, [camera, near, far, colormap, rate], [output, status, rate], stream_every=STREAM_EVERY,
+    camera.stream(on_frame, [camera, near, far, colormap, network, rate], [output, status, rate],
+                  stream_every=STREAM_EVERY,
                   time_limit=TIME_LIMIT, api_visibility="private", **webcam)
     # the same per-frame work for API clients: an endpoint with no trigger in the page
-    gr.on([], one_frame, [frame_file, near, far, colormap], [output, status], api_name="webcam", **webcam)
+    gr.on([], one_frame, [frame_file, near, far, colormap, network], [output, status], api_name="webcam", **webcam)
     gr.on([near.release, far.release, colormap.change], recolour_bar, [near, far, colormap], [bar],
           api_visibility="private", show_progress="hidden")

@@ -16,7 +16,7 @@ from PIL import Image  # noqa: E402
 
 from demo.examples import Examples  # noqa: E402
 from demo.outputs import OutputFolders  # noqa: E402
-from demo.photo import DEFAULT_FOV, METRIC_LABELS, PhotoDepth, user_errors  # noqa: E402
+from demo.photo import DEFAULT_FOV, METRIC_LABELS, PhotoDepth, summary, user_errors  # noqa: E402
 from demo.pointcloud import point_cloud  # noqa: E402
 from demo.ui import build_app, serve  # noqa: E402
 from demo.views import to_working  # noqa: E402
@@ -24,6 +24,7 @@ from depth.visualize import colour_bar  # noqa: E402
 from demo.webcam import FrameRate, webcam_depth  # noqa: E402
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees  # noqa: E402
 from depth.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
+from depth.model import EigenDepthNet, ModelConfig  # noqa: E402
 from depth.predict import DepthModel  # noqa: E402
 from depth.visualize import DEFAULT_COLORMAP, colorize, depth_range  # noqa: E402
 
@@ -112,7 +113,7 @@ def test_ground_truth_follows_the_photo_bytes_not_the_name(tmp_path, photo):
 
 def test_controls_rerender_without_the_network(work, room, photo, monkeypatch):
     result = work.predict(room)
-    monkeypatch.setattr(work.model, "predict", lambda *a: pytest.fail("the network ran again"))
+    monkeypatch.setattr(next(iter(work.networks.values())), "predict", lambda *a: pytest.fail("the network ran again"))
 
     recoloured = work.recolour(result, "turbo", "fixed", 1.0, 3.0)
     assert (recoloured.colours.near, recoloured.colours.far) == (1.0, 3.0)
@@ -308,7 +309,29 @@ def test_the_header_names_the_weights(model, small_net):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         untrained = DepthModel(small_net, device="cpu", info={"trained": False})
-    assert "⚠️ **Weights:** in-memory weights: UNTRAINED" in markdown(build_app(untrained))
+    assert "⚠️ **paper network:** in-memory weights: UNTRAINED" in markdown(build_app(untrained))
+
+
+def test_with_two_networks_the_page_offers_a_choice_and_each_endpoint_takes_it(model, small_net, room, tmp_path):
+    from demo.networks import as_networks, network_name
+
+    other = DepthModel(EigenDepthNet(ModelConfig(fc_width=16)).eval(), device="cpu", info={"trained": True})
+    networks = {"paper network": model, "another": other}
+    app = build_app(networks)
+    radio = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "network")
+    assert radio.visible and [choice[0] for choice in radio.choices] == ["paper network", "another"]
+    assert not next(b for b in build_app(model).blocks.values() if getattr(b, "elem_id", None) == "network").visible
+    assert network_name(model) == "paper network" and list(as_networks(model)) == ["paper network"]
+
+    work = PhotoDepth(networks, EXAMPLES, OutputFolders(tmp_path / "out"))
+    first, second = work.predict(room), work.predict(room, network="another")
+    assert first.network == "paper network" and second.network == "another"
+    np.testing.assert_array_equal(second.fine, to_working(other.predict(room).image, other.predict(room).fine)[1])
+    assert not np.array_equal(first.fine, second.fine) and "by the another" in summary(second)
+    with pytest.raises(ValueError, match="unknown network 'third'; choose one of paper network, another"):
+        work.predict(room, network="third")
+    picture, _, _ = webcam_depth(other, str(room), 0.5, 5.0)
+    assert picture.shape == (480, 640, 3)
 
 
 def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, monkeypatch):
