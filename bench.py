@@ -1,4 +1,5 @@
-"""The benchmark suite: `python bench.py [--device cpu|cuda] [--markdown FILE]`.
+"""The benchmarks, all from here: `python bench.py [--device cpu|cuda] [--markdown FILE]` for the
+suite, `python bench.py train|render|app ...` for one part in detail.
 
 Measures, each as a median over repeated timings after warm-up, and prints one Markdown table
 with every figure beside the ceiling it is compared with:
@@ -118,8 +119,9 @@ def table(rows: list[tuple[str, str, str, str, str]], device: torch.device) -> s
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench.py", description=__doc__.split("\n\n")[0] + " "
+                                     "Without a command: the whole suite as one table; a command measures one part in detail.")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     parser.add_argument("--train-batch-sizes", type=int, nargs="+", default=None,
                         help="default: 32 256 on CUDA, 32 on the CPU (a batch-256 step takes seconds there)")
@@ -127,8 +129,42 @@ def main() -> int:
     parser.add_argument("--render-batch", type=int, default=None, help="frames per render call (default: 1024 CUDA, 16 CPU)")
     parser.add_argument("--no-app", dest="app", action="store_false", help="skip the app's figures")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
-    args = parser.parse_args()
-    device = resolve_device(args.device)
+    commands = parser.add_subparsers(dest="command", metavar="{train,render,app}")
+    device = argparse.ArgumentParser(add_help=False)  # --device after a command too
+    device.add_argument("--device", default=argparse.SUPPRESS, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    train = commands.add_parser("train", parents=[device], help="model alone vs the training loop, per stage")
+    train.add_argument("--batch-size", type=int, default=32, help="samples per step (default: 32)")
+    train.add_argument("--steps", type=int, default=60, help="steps per timing (default: 60)")
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                       help="torch.compile the networks")
+    train.add_argument("--data", default="synthetic", help="dataset the loop trains on (default: synthetic)")
+    train.add_argument("--data-path", default="", help="file or folder of --data, for datasets on disk")
+    train.add_argument("--frames", type=int, default=2048, help="frames in the training pool (default: 2048)")
+    render = commands.add_parser("render", parents=[device], help="the synthetic renderer, stage by stage")
+    render.add_argument("--frames", type=int, default=128, help="frames timed (default: 128)")
+    render.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                        help="torch.compile the renderer's stages")
+    app = commands.add_parser("app", help="the app against a real python app.py process")
+    app.add_argument("--repeats", type=int, default=10, help="timings per figure (webcam: 3x)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            print(bench.bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
+                                       compile=args.compile, data=args.data, data_path=args.data_path,
+                                       frames=args.frames))
+            return 0
+        if args.command == "render":
+            print(bench.bench_rendering(device=args.device, frames=args.frames, compile=args.compile))
+            return 0
+        if args.command == "app":
+            from demo.bench import app_report
+
+            print(app_report(args.repeats))
+            return 0
+        device = resolve_device(args.device)
+    except ValueError as error:  # a bad device or count
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     cuda = device.type == "cuda"
     rows = run(device, args.train_batch_sizes or ([32, 256] if cuda else [32]),
                args.train_steps or (60 if cuda else 3), args.render_batch or (1024 if cuda else 16), args.app)

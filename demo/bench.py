@@ -1,5 +1,5 @@
-"""Speed of the app on the machine it runs on: `python -m demo.bench [--repeats N]` (and the
-app's rows of `python bench.py`, through `app_figures`).
+"""Speed of the app on the machine it runs on, for `python bench.py app [--repeats N]` (in
+detail, `app_report`) and the app's rows of `python bench.py` (`app_figures`).
 
 - photo: one 640x480 example photo (so with ground truth and metrics) to every output
   (prediction, colour pictures and colour bar, metrics, point cloud and its two PLYs, the depth
@@ -17,7 +17,6 @@ Every figure uses the shipped weights (assets/model.safetensors) on the device t
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import os
@@ -169,20 +168,16 @@ def _handler_figures(model: DepthModel, repeats: int) -> dict[str, float]:
     return figures
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m demo.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=10, help="timings per figure (webcam: 3x)")
-    args = parser.parse_args(argv)
-    figures = app_figures(args.repeats)
-    print(f"photo 640x480 -> all outputs, gradio_client: {1000 * figures['round_trip_s']:6.0f} ms "
-          "(a real python app.py; target: within 1000 ms on the 2-core CPU)")
-    print(f"photo 640x480 -> all outputs, handler:       {figures['photo_handler_ms']:6.0f} ms "
-          f"(model.predict {figures['photo_model_ms']:.0f} ms)")
-    print(f"webcam 640x480, handler:                     {figures['webcam_fps']:6.1f} frames/s "
-          "(target: >= 15 on the 2-core CPU)")
-    print(f"webcam 640x480, handler + JPEG in and out:   {figures['webcam_served_fps']:6.1f} frames/s")
-    print(f"app process, peak resident memory:           {figures['peak_rss_mib']:6.0f} MiB")
-
-
-if __name__ == "__main__":
-    main()
+def app_report(repeats: int = 10) -> str:
+    """The app's figures (app_figures) as lines of text, for `python bench.py app`."""
+    figures = app_figures(repeats)
+    return "\n".join([
+        f"photo 640x480 -> all outputs, gradio_client: {1000 * figures['round_trip_s']:6.0f} ms "
+        "(a real python app.py; target: within 1000 ms on the 2-core CPU)",
+        f"photo 640x480 -> all outputs, handler:       {figures['photo_handler_ms']:6.0f} ms "
+        f"(model.predict {figures['photo_model_ms']:.0f} ms)",
+        f"webcam 640x480, handler:                     {figures['webcam_fps']:6.1f} frames/s "
+        "(target: >= 15 on the 2-core CPU)",
+        f"webcam 640x480, handler + JPEG in and out:   {figures['webcam_served_fps']:6.1f} frames/s",
+        f"app process, peak resident memory:           {figures['peak_rss_mib']:6.0f} MiB",
+    ])

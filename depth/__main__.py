@@ -192,22 +192,6 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from .bench import bench_rendering, bench_training
-
-    try:
-        if args.what == "render":
-            print(bench_rendering(device=args.device, frames=args.frames or 128, compile=args.compile))
-        else:
-            print(bench_training(batch_size=args.batch_size, steps=args.steps, device=args.device,
-                                 compile=args.compile, data=args.data, data_path=args.data_path,
-                                 frames=args.frames or 2048))
-    except ValueError as error:  # a bad device or count
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _add_config_options(parser: argparse.ArgumentParser, config_type: type) -> None:
     """One --option per dataclass field, typed like its default, its help the field's comment in
     the dataclass's source (one place to document a field); argparse rejects unknown ones."""
@@ -324,19 +308,6 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--limit", type=int, default=None, help="only the first N frames")
     stats.add_argument("--json", default=None, help="also write the statistics as JSON here")
     stats.set_defaults(run=_stats)
-
-    bench = commands.add_parser("bench", help="speed: model alone vs the training loop, or the renderer's stages")
-    bench.add_argument("what", choices=["train", "render"], help="what to measure")
-    bench.add_argument("--batch-size", type=int, default=32, help="train: samples per step (default: 32)")
-    bench.add_argument("--steps", type=int, default=60, help="train: steps per timing (default: 60)")
-    bench.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
-    bench.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                       help="torch.compile the networks (train) or the renderer (render)")
-    bench.add_argument("--data", default="synthetic", help="train: dataset the loop trains on (default: synthetic)")
-    bench.add_argument("--data-path", default="", help="train: file or folder of --data, for datasets on disk")
-    bench.add_argument("--frames", type=int, default=None,
-                       help="train: frames in the training pool (2048); render: frames timed (128)")
-    bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)
     return args.run(args)

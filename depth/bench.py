@@ -11,8 +11,8 @@ it is measured against, so the ratios show what our own code adds:
   built, then the same step), read from its own log;
 - the renderer: synthetic frames per second at 320x240, and the time of each of its stages.
 
-`python -m depth bench train` prints the training figures, `python -m depth bench render` the
-renderer's stages; `python bench.py` prints all of them with the app's.
+`python bench.py` is the one entry: it prints all of them with the app's (`python bench.py
+train` the training figures in detail, `python bench.py render` the renderer's stages).
 """
 
 from __future__ import annotations

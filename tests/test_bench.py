@@ -38,3 +38,27 @@ def test_renderer_stages_add_up_to_the_total():
     assert all(ms > 0 for ms in stages.values())
     parts = sum(ms for name, ms in stages.items() if name != "total")
     assert math.isclose(parts, stages["total"], rel_tol=1e-6)
+
+
+def test_bench_py_is_the_one_entry_and_rejects_bad_options(capsys):
+    import re
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench import main
+
+    assert main(["render", "--frames", "-3", "--device", "cpu"]) == 2  # --device after the command too
+    assert "frames must be at least 1" in capsys.readouterr().err
+    assert main(["--device", "nonsense"]) == 2
+    assert "unknown device 'nonsense'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{train,render,app}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    train_help = " ".join(capsys.readouterr().out.split())
+    for option in ("--batch-size", "--steps", "--compile", "--data", "--data-path", "--frames"):
+        assert re.search(rf"{option}(?: [A-Z_]+|, --no-[a-z-]+)? [a-z]", train_help), option  # each has a help text

@@ -1,5 +1,4 @@
 import os
-import re
 import subprocess
 import sys
 import warnings
@@ -137,13 +136,6 @@ def test_synth_compile_reaches_the_renderer(tmp_path, monkeypatch):
     assert options["compile"] is True
 
 
-def test_bench_rejects_a_bad_device_or_frame_count(capsys):
-    assert main(["bench", "render", "--frames", "-3", "--device", "cpu"]) == 2
-    assert "frames must be at least 1" in capsys.readouterr().err
-    assert main(["bench", "render", "--device", "nonsense"]) == 2
-    assert "unknown device 'nonsense'" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("options, message", [
     (["--n", "0"], "number of frames must be at least 1"),
     (["--n", "1", "--width", "0"], "frames must be 8 to 4096 pixels a side, got 0x480"),
@@ -210,7 +202,7 @@ def test_help_names_every_command_and_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     top = capsys.readouterr().out
-    assert "{predict,train,evaluate,export,synth,stats,bench}" in top and "predict|train|evaluate" not in top
+    assert "{predict,train,evaluate,export,synth,stats}" in top and "predict|train|evaluate" not in top
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     train_help = " ".join(capsys.readouterr().out.split())
@@ -219,11 +211,6 @@ def test_help_names_every_command_and_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     assert "whether the fine stage helps" in " ".join(capsys.readouterr().out.split())
-    with pytest.raises(SystemExit):
-        main(["bench", "--help"])
-    bench_help = " ".join(capsys.readouterr().out.split())
-    for option in ("--batch-size", "--steps", "--device", "--compile", "--data", "--data-path", "--frames"):
-        assert re.search(rf"{option}(?: [A-Z_]+|, --no-[a-z-]+)? [a-z]", bench_help), option  # a help text after each option
 
 
 def test_predict_writes_into_depth_out_by_default(tmp_path, weights, photo, monkeypatch):
