@@ -131,11 +131,11 @@ def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
         with user_errors():
             return webcam_depth(choose(networks, name), frame, near, far, colormap, rate)
 
-    def one_frame(path: str | None, near: float, far: float, colormap: str, name: str | None = None) -> tuple:
+    def one_frame(path: str | None, near: float, far: float, colormap: str, network_name: str | None = None) -> tuple:
         if path is None:
             raise gr.Error("Send a frame (an image file).", print_exception=False)
         with user_errors(path):
-            picture, status, _ = webcam_depth(choose(networks, name), path, near, far, colormap)
+            picture, status, _ = webcam_depth(choose(networks, network_name), path, near, far, colormap)
             return write_rgb(folders.new() / "webcam_depth.jpg", picture), status
 
     def recolour_bar(near: float, far: float, colormap: str) -> np.ndarray:
