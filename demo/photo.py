@@ -32,6 +32,15 @@ DEFAULT_FOV = round(nyu_horizontal_fov_degrees(), 1)  # the NYU Kinect's: the ca
 DEFAULT_STRIDE = 2  # about 77K points for 640x480, which the browser's viewer shows smoothly
 MAX_STRIDE = 16
 SURFACE, POINTS = "surface", "points"  # what the 3D view shows
+# What the shipped networks are good at and where they fail: the README's model card, short.
+LIMITS = (
+    "**What to expect.** These networks learned from synthetic rooms this project renders, never "
+    "from a real photo. Indoors they get the layout of a room roughly right (floor near, far wall "
+    "far), with the coarse blur of a 74×55 grid; on real photos their metres are often off by a "
+    "third or more, so read the maps as layout, not as measurements. Outdoor scenes, close-ups, "
+    "people, very wide or tele lenses and tilted photos are outside what they learned. Numbers: "
+    "the model card in the README."
+)
 # The 3D view opens turned 35 degrees to the side and looking 20 degrees down on the scene (the
 # viewer's alpha and beta; head-on, 90 and 90, a depth map looks flat), framed on it by the viewer.
 VIEW_ANGLE = (55, 70, None)
@@ -316,6 +325,7 @@ def photo_tab(work: PhotoDepth, network: gr.Radio) -> None:
                         "zoom. Downloads: the point cloud (.ply, metres, camera axes), the depth as a "
                         "16-bit PNG (millimetres) and as .npy (float32 metres), and its colour image.")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+            gr.Markdown(LIMITS, elem_id="limits")
     state = gr.State(None)
 
     colour_outputs = [coarse, fine, truth, bar, slider]

@@ -29,7 +29,7 @@ from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
 from .networks import as_networks, choose
 from .outputs import OutputFolders, write_rgb
-from .photo import COLORMAPS, user_errors
+from .photo import COLORMAPS, LIMITS, user_errors
 from .views import colour_range, working_size
 
 DEFAULT_NEAR, DEFAULT_FAR = 0.5, 5.0  # metres: a room seen from a desk
@@ -121,6 +121,7 @@ def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
         near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)")
         far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)")
         colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True, label="Colormap")
+    gr.Markdown(LIMITS, elem_id="webcam-limits")
     rate = gr.State(None)
     frame_file = gr.File(visible=False, type="filepath")  # the API's input: checked before it is decoded
 

@@ -306,6 +306,7 @@ def test_the_header_names_the_weights(model, small_net):
         return " ".join(str(b.value) for b in app.blocks.values() if isinstance(b, gr.Markdown))
 
     assert "trained on tests" in markdown(build_app(model))
+    assert markdown(build_app(model)).count("**What to expect.**") == 2  # beside the photo's and the webcam's outputs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         untrained = DepthModel(small_net, device="cpu", info={"trained": False})
