@@ -8,6 +8,7 @@ shares an example's name must not get that example's depth).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +27,20 @@ class Examples:
 
     def __init__(self, folder: str | Path | None = EXAMPLES_FOLDER) -> None:
         self.paths: list[Path] = []
+        self.labels: list[str] = []  # what each shows: its manifest's "room", else its name
         self._index: dict[tuple[int, str], int] = {}
         self._dataset = None
         if folder is None or not (Path(folder) / "manifest.json").is_file():
             return
         self._dataset = open_dataset("folder", str(folder))
+        entries = json.loads((Path(folder) / "manifest.json").read_text())
+        entries = entries["frames"] if isinstance(entries, dict) else entries
+        rooms = {entry.get("name"): entry.get("room") for entry in entries if isinstance(entry, dict)}
         for index, frame in enumerate(self._dataset.frames):
             self.paths.append(frame.rgb)
+            label = rooms.get(frame.name) or frame.name
+            seen = sum(1 for known in self.labels if known.split(" (")[0] == label)
+            self.labels.append(label if not seen else f"{label} ({seen + 1})")  # "kitchen", "kitchen (2)"
             self._index[_key(frame.rgb)] = index
 
     def __len__(self) -> int:

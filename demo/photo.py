@@ -285,11 +285,17 @@ def photo_tab(work: PhotoDepth, network: gr.Radio) -> None:
             # usable once there is a photo: pressed without one, every output would show an error
             run = gr.Button("Estimate depth", variant="primary", interactive=False, elem_id="run")
             if work.examples.paths:
-                gr.Examples(
-                    [[str(path)] for path in work.examples.paths], inputs=[upload],
-                    label="Examples with ground truth (synthetic rooms)", cache_examples=False,
-                    example_labels=[path.stem.removesuffix("_rgb") for path in work.examples.paths],
-                )
+                # thumbnails, named by the kind of room; a click puts the photo in the upload
+                examples = gr.Gallery([(str(path), label) for path, label in zip(work.examples.paths,
+                                                                                 work.examples.labels)],
+                                      label="Examples with ground truth (synthetic rooms): click one", columns=4,
+                                      height="auto", object_fit="cover", allow_preview=False, elem_id="examples")
+                paths = [str(path) for path in work.examples.paths]
+
+                def pick(event: gr.SelectData) -> str:  # Gradio passes the click by this annotation
+                    return paths[event.index]
+
+                examples.select(pick, None, upload, queue=False, api_visibility="private")
             colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True,
                                    label="Colormap (any matplotlib name)", elem_id="colormap")
             range_mode = gr.Radio([AUTOMATIC, FIXED], value=AUTOMATIC, label="Depth range", elem_id="range",

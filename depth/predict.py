@@ -35,7 +35,10 @@ from .model import (
     INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_OFFSET, OUTPUT_STRIDE, OUTPUT_WIDTH,
 )
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "model.safetensors"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_WEIGHTS = ASSETS / "model.safetensors"  # the default network (see the README's model card)
+# Every network the project ships, the default first: the app offers a choice among them.
+SHIPPED_WEIGHTS = (DEFAULT_WEIGHTS, ASSETS / "model-paper.safetensors")
 
 
 class UntrainedWeightsWarning(UserWarning):

@@ -361,3 +361,12 @@ def test_the_last_start_up_line_names_the_port_actually_served(model, capsys, mo
             second.close()
     finally:
         first.close()
+
+
+def test_examples_are_thumbnails_named_by_room_and_a_click_loads_one(model):
+    app = build_app(model)
+    gallery = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "examples")
+    assert isinstance(gallery, gr.Gallery) and len(gallery.value) == len(EXAMPLES) == 8
+    assert [item["caption"] for item in gallery.value] == EXAMPLES.labels
+    pick = next(fn for fn in app.fns.values() if fn.name == "pick")
+    assert pick.fn(gr.SelectData(gallery, {"index": 3, "value": None})) == str(EXAMPLES.paths[3])

@@ -142,6 +142,14 @@ def test_a_bad_file_is_a_message_and_the_app_goes_on(page, tmp_path, photo):
     assert not page.locator("#truth img").is_visible()
 
 
+def test_an_example_thumbnail_click_estimates_its_depth(page):
+    assert not page.locator("#run").is_enabled()  # nothing to estimate yet
+    page.locator("#examples img").nth(1).click()
+    page.wait_for_function("() => document.querySelector('#summary').innerText.includes('ground truth known')")
+    assert Examples().paths[1].name in page.locator("#summary").inner_text()
+    page.wait_for_function("() => !document.querySelector('#run').disabled")  # a photo to estimate again
+
+
 def test_the_webcam_streams_depth_frames(page):
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("Click to Access Webcam").click()
