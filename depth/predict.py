@@ -127,7 +127,9 @@ class DepthModel:
         name = self.weights_path.name if self.weights_path else "in-memory weights"
         if not self.trained:
             return f"{name}: UNTRAINED (random initialisation) - its depth maps are meaningless"
-        output = "" if self.output == "fine" else "; default output: the coarse map (its fine stage scored worse)"
+        untrained_fine = "fine" not in self.info.get("stages", ("coarse", "fine"))
+        why = "its fine stage is untrained" if untrained_fine else "its fine stage scored worse"
+        output = "" if self.output == "fine" else f"; default output: the coarse map ({why})"
         return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}"
 
     def predict(self, image: ImageSource) -> Prediction:

@@ -16,6 +16,7 @@ from depth.synthetic import (
 from depth.synthetic.camera import camera_rays
 from depth.synthetic.hashing import Draws, frame_keys, mix32
 from depth.synthetic.raycast import FAR, _blocked, _hit, _object_intervals, _room_exit
+from depth.synthetic.rooms import ROOM_NAMES
 
 SMALL = (60, 80)  # height, width: fast, and not a multiple of the culling tile
 
@@ -202,6 +203,7 @@ def test_write_folder_round_trips_through_png(tmp_path):
         millimetres = np.asarray(Image.open(out / f"{entry['name']}_depth.png")).astype(np.int64)
         assert np.array_equal(rgb, frames.image[i].permute(1, 2, 0).numpy())
         assert np.array_equal(millimetres, np.round(frames.depth[i].numpy().astype(np.float64) * 1000))
+        assert entry["room"] == ROOM_NAMES[int(frames.room_type[i])]  # the kind of room the generator drew
     preview = Image.open(out / "preview.png")
     assert preview.width >= 2 * 64 and preview.height >= 48
     sample = open_dataset("folder", out)[0]  # the folder reader reads the layout back

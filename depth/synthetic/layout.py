@@ -107,7 +107,7 @@ def random_scenes(draws: Draws) -> Scene:
         cylinders=cylinders, cylinder_looks=cylinder_looks,
         light_pos=lights["pos"], light_rgb=lights["rgb"], light_radius=lights["radius"],
         light_spot=lights["spot"], ambient=lights["ambient"],
-        camera_pos=camera_pos, camera_ypr=camera_ypr, key=d.keys,
+        camera_pos=camera_pos, camera_ypr=camera_ypr, key=d.keys, room_type=room.type,
     )
 
 
@@ -150,4 +150,5 @@ def simple_scene(
         light_radius=t([[0.1]]), light_spot=t([[0.0]]), ambient=t([[0.2, 0.2, 0.2]]),
         camera_pos=t([camera_pos]), camera_ypr=t([camera_ypr]),
         key=torch.zeros(1, dtype=torch.int64, device=device),
+        room_type=torch.full((1,), -1, dtype=torch.int64, device=device),  # no kind of room
     )

@@ -12,6 +12,7 @@ from .scene import FACES, VOID, constant, rotate_y
 # ----------------------------------------------------------------------------- room shells
 
 ROOM_TYPES = ("bedroom", "living", "kitchen", "office", "dining", "corridor")
+ROOM_NAMES = ("bedroom", "living room", "kitchen", "office", "dining room", "corridor")  # as people say them
 ROOM_ODDS = [0.24, 0.22, 0.16, 0.14, 0.14, 0.10]
 # width (x) and depth (z) ranges, metres, per room type
 ROOM_WIDTH = [(3.0, 5.2), (3.8, 7.5), (2.6, 5.0), (3.5, 8.0), (3.2, 6.0), (1.4, 2.4)]

@@ -89,6 +89,7 @@ class Scene:
     ambient: (B, 3) linear irradiance from all directions (light bounced around the room).
     camera_pos: (B, 3); camera_ypr: (B, 3) yaw, pitch (+ looks up), roll, radians.
     key: (B,) int64 per-frame key, seeds the texture patterns.
+    room_type: (B,) int64 index into rooms.ROOM_TYPES (-1: a hand-made scene).
     """
 
     space_lo: Tensor
@@ -110,6 +111,7 @@ class Scene:
     camera_pos: Tensor
     camera_ypr: Tensor
     key: Tensor
+    room_type: Tensor
 
     @property
     def batch(self) -> int:
