@@ -147,13 +147,14 @@ def _export(args: argparse.Namespace) -> int:
         _output_folder(Path(args.out).parent, "folder of the exported checkpoint")
         if Path(args.out).is_dir():
             raise ValueError(f"{args.out} is a folder; name the checkpoint file to write")
-        out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=args.fc_int4,
+        layers = tuple(layer.strip() for layer in args.fc_int4.split(",") if layer.strip())
+        out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=layers,
                               max_file_bytes=max_bytes)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{file.name} {file.stat().st_size / 2**20:.1f} MiB" for file in checkpoint_files(out))
-    print(f"wrote {sizes} ({args.dtype}{', 4-bit fully connected weights' if args.fc_int4 else ''})",
+    print(f"wrote {sizes} ({args.dtype}{f', 4-bit {args.fc_int4} weights' if args.fc_int4 else ''})",
           file=sys.stderr)
     return 0
 
@@ -268,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", help="checkpoint to write (config and info kept)")
     export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="storage type of the weights (loading always gives float32)")
-    export.add_argument("--fc-int4", action="store_true",
-                        help="store the fully connected weights in 4 bits (float16 scale per 64 weights)")
+    export.add_argument("--fc-int4", nargs="?", const="fc6,fc7", default="", metavar="fc6,fc7",
+                        help="store these fully connected layers' weights in 4 bits (float16 scale per 64 "
+                        "weights); alone: both")
     export.add_argument("--max-file-mib", type=float, default=None,
                         help="split into files of at most this many MiB (NAME-2.safetensors, ... beside it)")
     export.add_argument("--trained-on", default=None,

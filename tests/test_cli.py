@@ -113,6 +113,14 @@ def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, 
                                rtol=0.05)
     assert main(["export", weights, str(out), "--trained-on", "synthetic rooms"]) == 0
     assert depth.load_model(out, device="cpu").describe().endswith("trained on synthetic rooms")
+    assert main(["export", weights, str(out), "--fc-int4", "fc6"]) == 0  # fc7, which writes log depth, kept
+    from safetensors import safe_open
+    with safe_open(str(out), "pt") as stored:
+        assert {"coarse.fc6.weight.int4", "coarse.fc7.weight"} <= set(stored.keys())
+    np.testing.assert_allclose(depth.load_model(out, device="cpu").predict(photo).fine, full.predict(photo).fine,
+                               rtol=0.05)
+    assert main(["export", weights, str(out), "--fc-int4", "fc9"]) == 2
+    assert "4-bit storage applies to fc6, fc7, not fc9" in capsys.readouterr().err
     assert main(["export", weights, str(out), "--output", "coarse"]) == 0
     assert depth.load_model(out, device="cpu").output == "coarse"
     assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
