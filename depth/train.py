@@ -291,7 +291,9 @@ def lr_factor(decay: str, step: int, total_steps: int) -> float:
 def make_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """cfg.optimizer ("sgd" or "adamw") over parameter groups that carry their own base rates."""
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+        # fused: one pass over each tensor; on the 2-core CPU a step over the width-1024 paper
+        # net's fully connected weights (16.7M) took 0.152 s unfused, 0.092 foreach, 0.013 fused
+        return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=True)
     return torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 

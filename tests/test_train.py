@@ -316,3 +316,20 @@ def test_an_empty_training_state_names_the_reason(tmp_path, capsys):
     (tmp_path / "run" / "state.pt").write_bytes(b"")
     assert cli(["train", "--out", str(tmp_path / "run"), "--device", "cpu", "--train-frames", "8"]) == 2
     assert "the training state is unreadable (the file is empty); delete it" in capsys.readouterr().err
+
+
+def test_an_adamw_run_trains_both_stages_with_finite_losses(tmp_path):
+    from depth.train import TrainConfig, main, make_optimizer
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), data="synthetic", train_frames=8, val_frames=4, fc_width=32,
+                      batch_size=4, coarse_samples=16, fine_samples=8, optimizer="adamw", lr_coarse_conv=1e-4,
+                      lr_coarse_fc=5e-4, lr_fine_outer=1e-4, lr_fine_middle=3e-4, weight_decay=0.01, log_every=2,
+                      val_every=10**9, checkpoint_every=10**9, device="cpu", baseline_frames=4)
+    main(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in rows if row["kind"] == "train"]
+    assert {row["stage"] for row in rows if row["kind"] == "train"} == {"coarse", "fine"}
+    assert losses and all(np.isfinite(losses))
+    optimizer = make_optimizer(cfg, [{"params": [torch.nn.Parameter(torch.zeros(3))], "lr": 1e-3}])
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"]
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01
