@@ -38,7 +38,7 @@ from .model import (
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_WEIGHTS = ASSETS / "model.safetensors"  # the default network (see the README's model card)
 # Every network the project ships, the default first: the app offers a choice among them.
-SHIPPED_WEIGHTS = (DEFAULT_WEIGHTS, ASSETS / "model-paper.safetensors")
+SHIPPED_WEIGHTS = (DEFAULT_WEIGHTS, ASSETS / "model-paper.safetensors")  # ImageNet-pretrained, then the paper network
 
 
 class UntrainedWeightsWarning(UserWarning):

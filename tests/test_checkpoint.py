@@ -105,14 +105,19 @@ def test_non_finite_weights(tmp_path, small_net):
         load_checkpoint(path)
 
 
-def test_default_weights_are_trained_and_fit_the_shipping_limits():
+def test_the_shipped_networks_are_trained_and_fit_the_shipping_limits():
     from depth.checkpoint import checkpoint_files
 
-    net, info = load_checkpoint(depth.DEFAULT_WEIGHTS)
-    assert isinstance(net, EigenDepthNet) and isinstance(net.config, ModelConfig)
-    assert info["trained"] is True and "synthetic" in info["trained_on"] and info["mean_depth_map"]
-    sizes = [file.stat().st_size for file in checkpoint_files(depth.DEFAULT_WEIGHTS)]
-    assert max(sizes) <= 16 * 2**20 and sum(sizes) <= 48 * 2**20  # the shipping limits
+    sizes, backbones = [], []
+    for weights in depth.SHIPPED_WEIGHTS:
+        net, info = load_checkpoint(weights)
+        assert isinstance(net, EigenDepthNet) and isinstance(net.config, ModelConfig)
+        assert info["trained"] is True and "synthetic" in info["trained_on"] and info["mean_depth_map"]
+        assert info["output"] in ("fine", "coarse") and net.config.fine_padding == "replicate"
+        backbones.append(net.config.backbone)
+        sizes += [file.stat().st_size for file in checkpoint_files(weights)]
+    assert backbones == ["efficientnet-lite0", "eigen"]  # the default first, the paper's network beside it
+    assert max(sizes) <= 16 * 2**20 and sum(sizes) <= 64 * 2**20  # the shipping limits
 
 
 def test_int4_weights_stay_close_and_every_part_keeps_under_the_limit(tmp_path, small_net):

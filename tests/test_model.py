@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from depth.model import EigenDepthNet, ModelConfig
 
@@ -121,10 +122,20 @@ def test_replicate_padding_draws_no_ring_along_the_border():
             assert (spread < 1e-5) == uniform, (padding, spread)
 
 
-def test_old_checkpoints_keep_their_zero_padding():
-    import depth
+def test_old_checkpoints_keep_their_zero_padding(tmp_path):
+    import json
 
-    assert depth.load_model(device="cpu").net.config.fine_padding == "zeros"  # the shipped weights
+    from safetensors.torch import load_file, save_file
+
+    from depth.checkpoint import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "old.safetensors", EigenDepthNet(ModelConfig(fc_width=8)))
+    with safe_open(str(path), "pt") as stored:
+        metadata = dict(stored.metadata())
+    config = json.loads(metadata["config"])
+    del config["fine_padding"]  # as written before the field existed
+    save_file(load_file(path), path, metadata={**metadata, "config": json.dumps(config)})
+    assert load_checkpoint(path)[0].config.fine_padding == "zeros"
     assert ModelConfig().fine_padding == "replicate"  # new networks
     with pytest.raises(ValueError, match="fine_padding"):
         ModelConfig(fine_padding="reflect-ish")

@@ -243,7 +243,7 @@ def test_init_from_the_shipped_weights():
     from depth.predict import DEFAULT_WEIGHTS
     from depth.train import TrainConfig, initial_network
 
-    net = initial_network(TrainConfig(fc_width=4096, init=str(DEFAULT_WEIGHTS)))
+    net = initial_network(TrainConfig(fc_width=1024, backbone="efficientnet-lite0", init=str(DEFAULT_WEIGHTS)))
     assert all(torch.isfinite(p).all() for p in net.parameters())
 
 
