@@ -269,9 +269,10 @@ def _device_name(model: DepthModel) -> str:
 
 # ---- the page ------------------------------------------------------------------------------
 
-def photo_tab(work: PhotoDepth, network: gr.Radio) -> None:
+def photo_tab(work: PhotoDepth, network: gr.Radio) -> gr.File:
     """Lay out the photo tab inside the current gr.Blocks and wire its events; `network` is the
-    page's choice of network (demo.networks).
+    page's choice of network (demo.networks). Returns the photo upload (the classroom tab explains
+    its photo).
 
     API "/predict": (photo file, colormap, range mode, near, far, fov, stride, 3D view, network) ->
     (photo, coarse, fine, ground truth or None, colour bar, (photo, fine) slider, 3D view file
@@ -394,6 +395,7 @@ def photo_tab(work: PhotoDepth, network: gr.Radio) -> None:
     range_mode.change(lambda mode: (gr.Slider(interactive=mode == FIXED),) * 2, range_mode, [near, far],
                       queue=False, **private)
     upload.change(lambda path: gr.Button(interactive=path is not None), upload, run, queue=False, **private)
+    return upload
 
 
 def _colour_values(result: PhotoResult) -> tuple:

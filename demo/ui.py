@@ -1,5 +1,5 @@
-"""The whole app: a header naming the weights (and a choice of network), the photo tab and the
-webcam tab."""
+"""The whole app: a header naming the weights (and a choice of network), the photo tab, the
+webcam tab and the "How it works" tab."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gradio import http_server
 
 from depth import DepthModel
 
+from .classroom import Classroom, classroom_tab
 from .examples import Examples
 from .networks import as_networks
 from .outputs import OutputFolders
@@ -56,10 +57,14 @@ def build_app(
                            info="the paper's coarse layers, or an EfficientNet-Lite0 pretrained on ImageNet in "
                                 "their place; both with the paper's fine network")
         with gr.Tabs():
-            with gr.Tab("Photo", id="photo-tab"):
-                photo_tab(PhotoDepth(networks, examples, folders), network)
-            with gr.Tab("Webcam", id="webcam-tab"):
+            with gr.Tab("Photo", id="photo-tab") as photo:
+                upload = photo_tab(PhotoDepth(networks, examples, folders), network)
+            with gr.Tab("Webcam", id="webcam-tab") as webcam:
                 webcam_tab(networks, network)
+            with gr.Tab("How it works", id="classroom-tab") as classroom:
+                showing = classroom_tab(Classroom(networks, examples), network, upload, classroom)
+        for other in (photo, webcam):  # the classroom tab re-runs the network only while it is open
+            other.select(lambda: False, None, showing, queue=False, api_visibility="private")
     return app
 
 

@@ -1,4 +1,5 @@
-"""The scale-invariant loss of Eigen et al. 2014 (eq. 4) and the paper's training mask."""
+"""The scale-invariant loss of Eigen et al. 2014 (eq. 4), the scale that aligns a prediction
+with its target (eq. 1's alpha), and the paper's training mask."""
 
 from __future__ import annotations
 
@@ -39,6 +40,32 @@ def scale_invariant_loss(
     Returns a float32 scalar: the mean over images that have at least one valid pixel (0 if
     none has). Computed in float32 even under autocast; masked pixels get exactly zero gradient.
     """
+    diff, n = _log_differences(pred_log_depth, target_depth, valid_mask)
+    has_pixels = (n > 0).float()
+    n = n.clamp(min=1).float()
+    per_image = (diff**2).sum(dim=1) / n - lam * diff.sum(dim=1) ** 2 / n**2
+    # a masked mean rather than indexing: no host sync, so the GPU queue never drains here
+    return (per_image * has_pixels).sum() / has_pixels.sum().clamp(min=1)
+
+
+def best_log_scale(
+    pred_log_depth: torch.Tensor, target_depth: torch.Tensor, valid_mask: torch.Tensor
+) -> torch.Tensor:
+    """alpha of the paper's eq. 1, per image: (1/n) sum (log y*_i - log y_i) over valid pixels.
+
+    e^alpha is the global scale that best aligns the prediction with the target in log space:
+    the lam = 1 error of a prediction is the mean squared log error of the prediction times
+    e^alpha. Shapes as for `scale_invariant_loss`; returns (B,) float32 (0 for an image
+    without valid pixels).
+    """
+    diff, n = _log_differences(pred_log_depth, target_depth, valid_mask)
+    return -diff.sum(dim=1) / n.clamp(min=1).float()
+
+
+def _log_differences(
+    pred_log_depth: torch.Tensor, target_depth: torch.Tensor, valid_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d (B, N) float32, 0 where masked; n (B,) valid pixels), N = H * W."""
     if not (pred_log_depth.shape == target_depth.shape == valid_mask.shape):
         raise ValueError(
             f"shapes differ: prediction {tuple(pred_log_depth.shape)}, "
@@ -48,10 +75,4 @@ def scale_invariant_loss(
     pred = pred_log_depth.float().flatten(1)
     # where() before log keeps log(0) of masked pixels out of the graph (no NaN gradients)
     target_log = torch.log(torch.where(mask, target_depth.float().flatten(1), 1.0))
-    diff = torch.where(mask, pred - target_log, 0.0)
-    n = mask.sum(dim=1)
-    has_pixels = (n > 0).float()
-    n = n.clamp(min=1).float()
-    per_image = (diff**2).sum(dim=1) / n - lam * diff.sum(dim=1) ** 2 / n**2
-    # a masked mean rather than indexing: no host sync, so the GPU queue never drains here
-    return (per_image * has_pixels).sum() / has_pixels.sum().clamp(min=1)
+    return torch.where(mask, pred - target_log, 0.0), mask.sum(dim=1)

@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import synthetic
+from .anatomy import record_layers
 from .checkpoint import load_checkpoint, save_checkpoint
 from .efficientnet import pretrained_state
 from .data import FrameSource, open_dataset
@@ -82,6 +83,7 @@ class TrainConfig:
     fine_samples: int = 1_500_000
     lr_coarse_conv: float = 0.001  # coarse 1-5
     lr_coarse_fc: float = 0.1  # coarse 6-7
+    lr_coarse_fc6: float = 0.0  # coarse 6 alone, 0 = lr_coarse_fc; wide inputs need less (AdamW + Lite0's 25,600: 1e-5)
     lr_fine_outer: float = 0.001  # fine 1 and fine 3
     lr_fine_middle: float = 0.01  # fine 2
     momentum: float = 0.9  # SGD's
@@ -262,7 +264,7 @@ def check_options(cfg: TrainConfig) -> None:
             problems.append(f"{flag(name)} {getattr(cfg, name)} is less than one batch (--batch-size "
                             f"{cfg.batch_size}): the stage would train for no step")
     for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone",
-                 "lr_coarse_conv", "lr_coarse_fc", "lr_fine_outer", "lr_fine_middle"):
+                 "lr_coarse_conv", "lr_coarse_fc", "lr_coarse_fc6", "lr_fine_outer", "lr_fine_middle"):
         if not getattr(cfg, name) >= 0:  # also catches NaN
             problems.append(f"{flag(name)} must not be negative, got {getattr(cfg, name)}")
     if not 0 <= cfg.dropout < 1:
@@ -399,21 +401,28 @@ def prepare_batch(
 
 @torch.no_grad()
 def validate(net: EigenDepthNet, frames: FrameSource, device: torch.device, batch: int = 64) -> dict[str, Any]:
-    """Metrics of both outputs on the 74x55 grid of centre-cropped frames (PAPER protocol)."""
+    """Metrics of both outputs on the 74x55 grid of centre-cropped frames (PAPER protocol):
+    {"coarse": metrics, "fine": metrics, "coarse6_live": the fraction of coarse 6's units that
+    fire (> 0 before the ReLU) on at least one frame}. Units that never fire are dead: they pass
+    no gradient, and a coarse net with few live ones can only write a few depth layouts."""
     net.eval()
     per_image: dict[str, list[dict[str, float]]] = {"coarse": [], "fine": []}
-    for start in range(0, len(frames), batch):
-        indices = torch.arange(start, min(start + batch, len(frames)), device=device)
-        images, depth = frames.frames(indices)
-        images, depth = augment(images, depth, identity_params(len(indices), device))
-        target, valid = output_targets(depth)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            outputs = dict(zip(("coarse", "fine"), net(images)))
-        target = torch.where(valid, target, 0.0).cpu().numpy()
-        for name, log_depth in outputs.items():
-            predicted = log_depth[:, 0].float().exp().cpu().numpy()
-            per_image[name] += [compute_metrics(p, t) for p, t in zip(predicted, target) if (t > 0).any()]
-    return {name: mean_metrics(rows) for name, rows in per_image.items()}
+    live = torch.zeros(net.coarse.fc6.out_features, dtype=torch.bool)
+    with record_layers(net, keep={"coarse 6"}) as recording:
+        for start in range(0, len(frames), batch):
+            indices = torch.arange(start, min(start + batch, len(frames)), device=device)
+            images, depth = frames.frames(indices)
+            images, depth = augment(images, depth, identity_params(len(indices), device))
+            target, valid = output_targets(depth)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                outputs = dict(zip(("coarse", "fine"), net(images)))
+            live |= (recording.activations["coarse 6"].flatten(1) > 0).any(dim=0)
+            target = torch.where(valid, target, 0.0).cpu().numpy()
+            for name, log_depth in outputs.items():
+                predicted = log_depth[:, 0].float().exp().cpu().numpy()
+                per_image[name] += [compute_metrics(p, t) for p, t in zip(predicted, target) if (t > 0).any()]
+    return {**{name: mean_metrics(rows) for name, rows in per_image.items()},
+            "coarse6_live": float(live.float().mean())}
 
 
 def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device,
@@ -464,11 +473,15 @@ def _mean_depth_map(frames: FrameSource, device: torch.device, count: int) -> li
 
 def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict[str, Any]]:
     if stage == "coarse":
-        fully_connected = [*net.coarse.fc6.parameters(), *net.coarse.fc7.parameters()]
         backbone_rate = cfg.lr_backbone if cfg.backbone == "efficientnet-lite0" else cfg.lr_coarse_conv
         features = [p for p in net.coarse.features.parameters() if p.requires_grad]
+        # AdamW moves every weight by about its rate, so a unit's input moves by about the rate
+        # times the sum of |feature|: 25,600 pretrained features of mean 1.8 at 5e-4 push it by
+        # ~20 in the first steps, and the ReLU leaves most units dead (the default network shipped
+        # on 2026-12-02 fires 1 of its 1,024 on the example photos). Hence coarse 6's own rate.
         return [{"params": features, "lr": backbone_rate},
-                {"params": fully_connected, "lr": cfg.lr_coarse_fc}]
+                {"params": list(net.coarse.fc6.parameters()), "lr": cfg.lr_coarse_fc6 or cfg.lr_coarse_fc},
+                {"params": list(net.coarse.fc7.parameters()), "lr": cfg.lr_coarse_fc}]
     outer = [*net.fine.conv1.parameters(), *net.fine.conv3.parameters()]
     return [{"params": outer, "lr": cfg.lr_fine_outer},
             {"params": list(net.fine.conv2.parameters()), "lr": cfg.lr_fine_middle}]

@@ -1,4 +1,4 @@
-"""Depth maps as pictures: colour mapping, colour bars and 16-bit PNG export."""
+"""Depth maps as pictures: colour mapping, colour bars, figures as pixels and 16-bit PNG export."""
 
 from __future__ import annotations
 
@@ -66,10 +66,17 @@ def colour_bar(near: float, far: float, colormap: str, width: int = 640) -> np.n
     bar = figure.colorbar(mappable, cax=axis, orientation="horizontal")
     bar.set_label("depth (m)", fontsize=8, labelpad=1)
     bar.ax.tick_params(labelsize=8, length=3, pad=1)
-    figure.canvas.draw()
-    bar_image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    bar_image = figure_pixels(figure)
     bar_image.flags.writeable = False
     return bar_image
+
+
+def figure_pixels(figure: Figure) -> np.ndarray:
+    """A matplotlib figure rendered to (H, W, 3) uint8 RGB (attached to an Agg canvas if it has none)."""
+    if not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
 
 def save_depth_png(path: str | Path, depth: np.ndarray) -> None:

@@ -160,3 +160,39 @@ def test_the_webcam_streams_depth_frames(page):
     status = page.locator("#webcam-status").inner_text()
     assert float(re.search(r"([\d.]+) frames/s", status).group(1)) > 0
     assert "0.50–5.00 m" in status
+
+
+def _loss_values(page) -> dict[str, float]:
+    text = page.locator("#loss-values").inner_text()
+    return {name: float(re.search(re.escape(name) + r"\s+([\d.]+)", text).group(1))
+            for name in ("MSE of log depth (λ = 0)", "scale-invariant error (λ = 1)", "training loss (λ = 0.5)")}
+
+
+def test_the_how_it_works_tab_explains_an_example_and_its_loss_follows_the_scale(page, model):
+    page.locator("#examples img").nth(0).click()
+    page.wait_for_function("() => document.querySelector('#summary').innerText.includes('ground truth known')")
+    page.get_by_role("tab", name="How it works").click()
+    wait_for_image(page, "#diagram")
+    page.wait_for_function("() => document.querySelector('#loss-values').innerText.includes('MSE of log depth')")
+    wait_for_image(page, "#features"), wait_for_image(page, "#templates")
+    assert page.locator("#feature-notes li").count() == 5 and "of 32" in page.locator("#template-note").inner_text()
+    assert Examples().paths[0].name in page.locator("#lesson-subject").inner_text()
+    at_one = _loss_values(page)
+
+    # the page shows depth.loss's values: compare with our own computation
+    from demo.loss_panel import loss_readout
+
+    example = Examples().paths[0]
+    ours = loss_readout(model.predict(example).fine, Examples().truth(example), 2.0, 0.5)
+    scale = page.locator("#loss-scale input[type=number]")
+    scale.fill("2")
+    scale.press("Enter")
+    page.wait_for_function("() => document.querySelector('#loss-note').innerText.includes('× 2.00')")
+    page.wait_for_function("old => !document.querySelector('#loss-values').innerText.includes(old)",
+                           arg=f"{at_one['MSE of log depth (λ = 0)']:.4f}")
+    at_two = _loss_values(page)
+    assert at_two["scale-invariant error (λ = 1)"] == at_one["scale-invariant error (λ = 1)"]
+    assert at_two["MSE of log depth (λ = 0)"] != at_one["MSE of log depth (λ = 0)"]
+    assert at_two["MSE of log depth (λ = 0)"] == pytest.approx(ours.mse_log, abs=1e-4)
+    assert at_two["training loss (λ = 0.5)"] == pytest.approx(ours.training_loss, abs=1e-4)
+    assert page.outside == []

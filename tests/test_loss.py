@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from depth.loss import paper_valid_mask, scale_invariant_loss
+from depth.loss import best_log_scale, paper_valid_mask, scale_invariant_loss
 
 
 def _batch(seed: int = 0, shape=(4, 1, 55, 74)):
@@ -91,3 +91,18 @@ def test_paper_mask_drops_missing_and_each_images_extremes():
     expected = torch.tensor([[[False, False, True, False, False, False]],
                              [[True, False, False, True, True, False]]])
     assert torch.equal(paper_valid_mask(depth), expected)
+
+
+def test_the_best_scale_turns_the_mse_of_log_depth_into_the_lambda_1_error():
+    torch.manual_seed(0)
+    target = torch.rand(2, 55, 74) * 4 + 0.5
+    prediction = torch.log(target) + 0.3 * torch.randn(2, 55, 74) + torch.tensor([0.4, -0.7])[:, None, None]
+    valid = torch.rand(2, 55, 74) > 0.2
+    alpha = best_log_scale(prediction, target, valid)
+    assert alpha.shape == (2,)
+    aligned = prediction + alpha[:, None, None]  # times e^alpha
+    mse_aligned = scale_invariant_loss(aligned, target, valid, lam=0.0)
+    assert torch.isclose(mse_aligned, scale_invariant_loss(prediction, target, valid, lam=1.0), rtol=1e-5)
+    for shift in (-0.05, 0.05):  # any other scale does worse
+        assert scale_invariant_loss(aligned + shift, target, valid, lam=0.0) > mse_aligned
+    assert torch.allclose(best_log_scale(aligned, target, valid), torch.zeros(2), atol=1e-6)

@@ -1,0 +1,49 @@
+"""The paper's Table 1 beside this project's measured rows (the README's model card), each row
+naming the data and protocol it was measured on.
+
+The measured rows are the JSON reports `python -m depth evaluate --json` wrote for the shipped
+weights, kept in assets/training/; a missing report leaves its rows out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from depth.evaluate import PAPER_TABLE1
+from depth.metrics import METRIC_NAMES, PAPER
+
+from .photo import METRIC_LABELS
+
+TRAINING = Path(__file__).resolve().parent.parent / "assets" / "training"
+PAPER_DATA = "NYU Depth v2 test: 654 real frames"
+SYNTHETIC_TEST = "synthetic test split: 300 rendered frames"
+REAL_FRAMES = "7 real RGB-D frames (5 NYU, 1 TUM, 1 SUN RGB-D)"
+# (network as the app names it, data, the report of the shipped weights on that data)
+MEASURED = (
+    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0" / "ship-lite0-syn.json"),
+    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0" / "ship-lite0-real.json"),
+    ("paper network", SYNTHETIC_TEST, TRAINING / "paper" / "ship-paper-syn.json"),
+    ("paper network", REAL_FRAMES, TRAINING / "paper" / "ship-paper-real.json"),
+)
+ROWS_SHOWN = ("coarse", "coarse + fine")  # of each report
+
+
+def numbers_table(measured: tuple[tuple[str, str, Path], ...] = MEASURED) -> pd.DataFrame:
+    """Columns "model", "data", "protocol" (its name: depth.metrics.PROTOCOLS) and the metrics
+    (the paper's Table 1 order, SI log last, no log10: the paper has none); the paper's rows
+    first. This app's networks never trained on the data they are scored on."""
+    metrics = [name for name in METRIC_NAMES if name != "log10"]
+    columns = ["model", "data", "protocol"] + [METRIC_LABELS[name] for name in metrics]
+    rows = [[f"Eigen et al.: {name.replace(' (paper)', '')}", PAPER_DATA, PAPER.name,
+             *values] for name, values in PAPER_TABLE1.items()]
+    for network, data, path in measured:
+        if not path.is_file():
+            continue
+        report = json.loads(path.read_text())
+        for row in ROWS_SHOWN:
+            values = report["results"][row]
+            rows.append([f"{network}: {row}", data, report["protocol"], *(values[name] for name in metrics)])
+    return pd.DataFrame(rows, columns=columns)
