@@ -18,9 +18,9 @@ from depth.metrics import METRIC_NAMES, PAPER
 from .photo import METRIC_LABELS
 
 TRAINING = Path(__file__).resolve().parent.parent / "assets" / "training"
-PAPER_DATA = "NYU Depth v2 test: 654 real frames"
-SYNTHETIC_TEST = "synthetic test split: 300 rendered frames"
-REAL_FRAMES = "7 real RGB-D frames (5 NYU, 1 TUM, 1 SUN RGB-D)"
+PAPER_DATA = "NYU v2 test, 654 real"
+SYNTHETIC_TEST = "synthetic test, 300"
+REAL_FRAMES = "7 real RGB-D frames"
 # (network as the app names it, data, the report of the shipped weights on that data)
 MEASURED = (
     ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0" / "ship-lite0-syn.json"),

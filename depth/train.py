@@ -83,7 +83,7 @@ class TrainConfig:
     fine_samples: int = 1_500_000
     lr_coarse_conv: float = 0.001  # coarse 1-5
     lr_coarse_fc: float = 0.1  # coarse 6-7
-    lr_coarse_fc6: float = 0.0  # coarse 6 alone, 0 = lr_coarse_fc; wide inputs need less (AdamW + Lite0's 25,600: 1e-5)
+    lr_coarse_fc6: float = 0.0  # coarse 6 alone, 0 = lr_coarse_fc; wide inputs need less (AdamW on Lite0's 25,600: 2e-5)
     lr_fine_outer: float = 0.001  # fine 1 and fine 3
     lr_fine_middle: float = 0.01  # fine 2
     momentum: float = 0.9  # SGD's

@@ -126,7 +126,7 @@ def test_the_numbers_put_the_paper_beside_the_measured_rows():
     table = numbers_table()
     assert list(table.columns[:3]) == ["model", "data", "protocol"] and "SI log" in table.columns
     paper = table[table.model.str.startswith("Eigen et al.: ")]
-    assert len(paper) == len(PAPER_TABLE1) and (paper.data == "NYU Depth v2 test: 654 real frames").all()
+    assert len(paper) == len(PAPER_TABLE1) and (paper.data == "NYU v2 test, 654 real").all()
     assert paper.iloc[3]["SI log"] == PAPER_TABLE1["coarse + fine (paper)"][-1]
     network, data, path = MEASURED[0]
     report = json.loads(path.read_text())

@@ -333,3 +333,24 @@ def test_an_adamw_run_trains_both_stages_with_finite_losses(tmp_path):
     optimizer = make_optimizer(cfg, [{"params": [torch.nn.Parameter(torch.zeros(3))], "lr": 1e-3}])
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"]
     assert optimizer.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnable_folders):
+    from depth.train import _frames, _param_groups, validate
+
+    net = EigenDepthNet(ModelConfig(fc_width=16))
+    cfg = TrainConfig(lr_coarse_conv=1e-3, lr_coarse_fc=5e-4, lr_coarse_fc6=1e-5)
+    groups = _param_groups(net, "coarse", cfg)
+    rates = {id(p): group["lr"] for group in groups for p in group["params"]}
+    assert rates[id(net.coarse.fc6.weight)] == 1e-5 and rates[id(net.coarse.fc7.weight)] == 5e-4
+    assert rates[id(net.coarse.features[0].weight)] == 1e-3
+    default = _param_groups(net, "coarse", TrainConfig(lr_coarse_fc=5e-4))  # 0: the rate of coarse 6-7
+    assert {group["lr"] for group in default[1:]} == {5e-4}
+
+    frames = _frames(TrainConfig(data="folder", train_frames=0), str(learnable_folders[1]), "val", 0,
+                     torch.device("cpu"))
+    with torch.no_grad():
+        net.coarse.fc6.bias.fill_(-1e6)  # every unit dead, but four
+        net.coarse.fc6.bias[:4] = 1e6
+    results = validate(net, frames, torch.device("cpu"))
+    assert results["coarse6_live"] == 4 / 16 and set(results) == {"coarse", "fine", "coarse6_live"}
