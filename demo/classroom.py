@@ -192,8 +192,10 @@ def classroom_tab(work: Classroom, network: gr.Radio, upload: gr.File, tab: gr.T
             return NEEDS_TRUTH, None, None
         with user_errors():
             readout = work.loss(current, scale, lam, which)
-        note = (f"{current.name}: the {which} map × {readout.scale:.2f}. Best scale e^α = "
-                f"{readout.best_scale:.3f}; at any scale the λ = 1 error stays {readout.si_error:.4f}.")
+        height, width = current.truth.shape
+        note = (f"{current.name}: the {which} map × {readout.scale:.2f}, against its ground truth at {width}×{height} "
+                f"(the pixels with depth, less each image's nearest and farthest, as in training). Best scale "
+                f"e^α = {readout.best_scale:.3f}; at any scale the λ = 1 error stays {readout.si_error:.4f}.")
         return note, readout_table(readout).style.format({"value": "{:.4f}"}), error_figure(readout)
 
     def best_scale(current: Lesson | None, which: str) -> Any:

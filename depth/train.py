@@ -477,8 +477,8 @@ def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict
         features = [p for p in net.coarse.features.parameters() if p.requires_grad]
         # AdamW moves every weight by about its rate, so a unit's input moves by about the rate
         # times the sum of |feature|: 25,600 pretrained features of mean 1.8 at 5e-4 push it by
-        # ~20 in the first steps, and the ReLU leaves most units dead (the default network shipped
-        # on 2026-12-02 fires 1 of its 1,024 on the example photos). Hence coarse 6's own rate.
+        # ~20 in the first steps, and the ReLU leaves most units dead (the default network trained
+        # that way fired 1 of its 1,024 on the example photos). Hence coarse 6's own rate.
         return [{"params": features, "lr": backbone_rate},
                 {"params": list(net.coarse.fc6.parameters()), "lr": cfg.lr_coarse_fc6 or cfg.lr_coarse_fc},
                 {"params": list(net.coarse.fc7.parameters()), "lr": cfg.lr_coarse_fc}]

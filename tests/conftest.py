@@ -17,6 +17,14 @@ def small_net() -> EigenDepthNet:
 
 
 @pytest.fixture
+def small_model(small_net):
+    """small_net as a trained-looking DepthModel on the CPU (what the app's handlers run)."""
+    from depth.predict import DepthModel
+
+    return DepthModel(small_net, device="cpu", info={"trained": True, "trained_on": "tests"})
+
+
+@pytest.fixture
 def photo() -> np.ndarray:
     """A 480x640 RGB uint8 test picture with structure in both directions."""
     rng = np.random.default_rng(0)

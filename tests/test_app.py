@@ -32,8 +32,8 @@ EXAMPLES = Examples()
 
 
 @pytest.fixture
-def model(small_net):
-    return DepthModel(small_net, device="cpu", info={"trained": True, "trained_on": "tests"})
+def model(small_model):
+    return small_model
 
 
 @pytest.fixture

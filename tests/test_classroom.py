@@ -22,14 +22,13 @@ from demo.ui import build_app  # noqa: E402
 from depth.evaluate import PAPER_TABLE1  # noqa: E402
 from depth.loss import paper_valid_mask, scale_invariant_loss  # noqa: E402
 from depth.metrics import compute_metrics  # noqa: E402
-from depth.predict import DepthModel  # noqa: E402
 
 EXAMPLES = Examples()
 
 
 @pytest.fixture
-def model(small_net):
-    return DepthModel(small_net, device="cpu", info={"trained": True, "trained_on": "tests"})
+def model(small_model):
+    return small_model
 
 
 @pytest.fixture
