@@ -80,9 +80,9 @@ class Classroom:
             return pictures, "The components of all of coarse 7's templates (no example photos to weigh them)."
         live = int((usage > 0).sum())
         return pictures, (f"Units of coarse 6 that change from one example photo to the next: **{live:,} of "
-                          f"{len(usage):,}**. Each is one template; with few of them the coarse net can only "
-                          "write few layouts, and the components after the first few are noise (random initial "
-                          "weights that training never used).")
+                          f"{len(usage):,}**. Each is one template: with few of them the coarse net can only "
+                          "write few layouts, and a component that looks like noise is made of random initial "
+                          "weights that training never used.")
 
     def _usage(self, network: str) -> torch.Tensor | None:
         """(fc_width,) the standard deviation of each coarse-6 unit after its ReLU over the
@@ -123,7 +123,13 @@ def classroom_tab(work: Classroom, network: gr.Radio, upload: gr.File, tab: gr.T
     """Lay out the tab inside `tab` (already entered) and wire its events: it explains the photo
     in `upload` (the photo tab's) with the page's `network` whenever the tab is opened, and
     when either changes while it is open. Returns the State saying whether the tab is open:
-    selecting another tab must set it to False."""
+    selecting another tab must set it to False.
+
+    Explaining a photo fills (subject Markdown, diagram image, feature-maps image, their captions
+    (Markdown list), template-components image, a note on coarse 6's live units, loss note,
+    loss table (quantity, value, what it shows) or None, per-pixel error image or None); the
+    loss outputs are None, and the note says why, without ground truth. A slider move
+    re-scores the kept prediction: (loss note, loss table, error image), no network run."""
     gr.Markdown("## How it works\nThe coarse network sees the **whole** photo and writes a blurry depth map "
                 "with fully connected layers; the fine network looks **locally** at the photo again and "
                 "sharpens that map. Both learn with a **scale-invariant** loss. Everything below is computed "
