@@ -25,7 +25,7 @@ from depth.visualize import figure_pixels
 
 from .diagram import network_diagram
 from .examples import Examples
-from .feature_maps import feature_pictures, picture_grid, template_pictures
+from .feature_maps import CAPTIONS, feature_pictures, picture_grid, template_pictures
 from .loss_panel import MAX_SCALE, MIN_SCALE, LossReadout, error_figure, loss_readout, readout_table
 from .networks import as_networks, choose
 from .numbers import numbers_table
@@ -99,7 +99,7 @@ class Classroom:
         its layers."""
         network = network or next(iter(self.networks))
         model = choose(self.networks, network)
-        with record_layers(model.net) as recording:
+        with record_layers(model.net, keep=set(CAPTIONS)) as recording:  # the layers the tab shows
             prediction = model.predict(path)  # the one inference path, hooked
         truth = self.examples.truth(path)
         maps = None
