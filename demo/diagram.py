@@ -34,7 +34,7 @@ def network_diagram(layers: list[Layer]) -> Figure:
     axis.set_ylim(0, 1)
     axis.set_axis_off()
     step = 1 / columns
-    centres: dict[str, tuple[float, float, float]] = {}  # name -> (x, y, half height)
+    centres: dict[tuple[str, str], tuple[float, float, float]] = {}  # (stack, name) -> (x, y, half height)
     for stack, boxes in stacks.items():
         for column, layer in enumerate(boxes):
             x, y = step * (column + 0.5), ROWS[stack]
@@ -50,11 +50,11 @@ def network_diagram(layers: list[Layer]) -> Figure:
             axis.text(x, y - height / 2 - 0.012, textwrap.fill(layer.operation, 20), ha="center", va="top",
                       fontsize=6.5, color="#333333")
             if column:
-                previous_x, _, _ = centres[boxes[column - 1].name + stack]
+                previous_x, _, _ = centres[stack, boxes[column - 1].name]
                 _arrow(axis, (previous_x + step * 0.33, y), (x - width / 2, y))
-            centres[layer.name + stack] = (x, y, height / 2)
-    if "coarse 7coarse" in centres and "concatfine" in centres:
-        (x7, y7, h7), (xc, yc, hc) = centres["coarse 7coarse"], centres["concatfine"]
+            centres[stack, layer.name] = (x, y, height / 2)
+    if ("coarse", "coarse 7") in centres and ("fine", "concat") in centres:
+        (x7, y7, h7), (xc, yc, hc) = centres["coarse", "coarse 7"], centres["fine", "concat"]
         _arrow(axis, (x7, y7 - h7 - 0.11), (xc, yc + hc + 0.05), colour="#b00020")
         axis.text(xc + 0.02, yc + hc + 0.07, "the coarse output enters the fine net", fontsize=7.5,
                   color="#b00020")
