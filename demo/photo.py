@@ -36,7 +36,7 @@ SURFACE, POINTS = "surface", "points"  # what the 3D view shows
 LIMITS = (
     "**What to expect.** These networks learned from synthetic rooms this project renders, never "
     "from a real photo. Indoors they get the layout of a room roughly right (floor near, far wall "
-    "far), with the coarse blur of a 74×55 grid; on real photos the default's metres are off by 29% "
+    "far), with the coarse blur of a 74×55 grid; on real photos the default's metres are off by 27% "
     "on average and most pixels' by more than a quarter, so read the maps as layout, not as "
     "measurements. Outdoor scenes, close-ups, "
     "people, very wide or tele lenses and tilted photos are outside what they learned. Numbers: "

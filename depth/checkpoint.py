@@ -51,7 +51,7 @@ def save_checkpoint(
     dtype: storage type of the floating point weights (float16 halves the file; loading always
     returns float32 weights). fc_int4: store these fully connected layers' weights in 4 bits
     ("fc6", "fc7"; True: both; module docstring). fc7 writes log depth directly, so its 4-bit
-    error shows in every map: the shipped Lite0 network kept it in float16 (SI log 0.402 on the
+    error shows in every map: an earlier Lite0 network kept it in float16 (SI log 0.402 on the
     real frames, against 0.409 with both in 4 bits and 0.402 in float32). max_file_bytes: split into parts of at most this size (about: each part's
     header adds a few kB). Returns `path`, the file to load.
     """
