@@ -90,9 +90,11 @@ class Classroom:
         if not self.examples.paths:
             return None
         model = choose(self.networks, network)
-        with record_layers(model.net, keep={"coarse 6"}) as recording:
-            model.predict_batch(self.examples.paths)
-        return recording.activations["coarse 6"].flatten(1).relu().std(dim=0)
+        photos = len(self.examples.paths)
+        with record_layers(model.net, keep={"coarse 6"}) as recording:  # one forward pass of them all
+            model.predict_batch(self.examples.paths, batch_size=photos)
+        # the pass's first rows are the photos; any after them their mirror images (flip averaging)
+        return recording.activations["coarse 6"][:photos].flatten(1).relu().std(dim=0)
 
     def explain(self, path: str | Path, network: str | None = None) -> Lesson:
         """Run the network called `network` (None: the default) on the photo at `path`, recording

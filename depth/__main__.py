@@ -57,7 +57,7 @@ def _predict(args: argparse.Namespace) -> int:
         out = _output_folder(args.out)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntrainedWeightsWarning)
-            model = load_model(args.weights, device=args.device)
+            model = load_model(args.weights, device=args.device, flip_average=args.flip_average)
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -117,7 +117,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UntrainedWeightsWarning)  # describe() says it below
-            model = load_model(args.weights, device=args.device)
+            model = load_model(args.weights, device=args.device, flip_average=args.flip_average)
         dataset = open_dataset(args.data, args.data_path, args.split)
         report = evaluate(model, dataset, PROTOCOLS[args.protocol], limit=args.limit)
     except (ValueError, FileNotFoundError) as error:
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--colormap", default=DEFAULT_COLORMAP, type=_colormap, help="matplotlib colormap for *_color.png")
     predict.add_argument("--colorbar", action="store_true",
                          help="add a colour bar in metres below each *_color.png (its range: the map's 2nd-98th percentile)")
+    predict.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=True,
+                         help="average each map with its mirror image's (default); --no-flip-average: the paper's single pass")
     predict.set_defaults(run=_predict)
 
     from .train import TrainConfig
@@ -260,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--figure", default=None,
                           help="also draw the first frames like the paper's Fig. 4 (input, coarse, fine, truth) here")
     evaluate.add_argument("--figure-frames", type=int, default=4, help="rows of --figure (default: 4)")
+    evaluate.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=True,
+                          help="average each map with its mirror image's (default); --no-flip-average: the paper's single pass")
     evaluate.set_defaults(run=_evaluate)
 
     export = commands.add_parser(

@@ -52,10 +52,11 @@ def median_seconds(work: Callable[[], object], device: torch.device, repeats: in
 
 
 def forward_vs_predict(model: DepthModel, repeats: int = 20) -> dict[str, float]:
-    """Milliseconds of the forward pass alone (batch 1) and of `predict` on a 640x480 photo
-    (an RGB array in memory: no file decoding), and their ratio."""
+    """Milliseconds of the forward pass alone and of `predict` on a 640x480 photo (an RGB array
+    in memory: no file decoding), and their ratio. The forward pass is at the batch `predict`
+    runs: 2 (the photo and its mirror image) under flip averaging, else 1."""
     photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    inputs = torch.rand(1, 3, INPUT_HEIGHT, INPUT_WIDTH, device=model.device)
+    inputs = torch.rand(2 if model.flip_average else 1, 3, INPUT_HEIGHT, INPUT_WIDTH, device=model.device)
     forward_ms = 1000 * _forward_seconds(model.net, inputs, repeats)
     predict_ms = 1000 * median_seconds(lambda: model.predict(photo), model.device, repeats, warmup=3)
     return {"forward_ms": forward_ms, "predict_ms": predict_ms, "ratio": predict_ms / forward_ms}

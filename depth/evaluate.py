@@ -51,7 +51,7 @@ def mean_depth_baseline(model: DepthModel) -> DepthModel | None:
     mean_map = np.asarray(mean_map, dtype=np.float32)
     if mean_map.shape != (OUTPUT_HEIGHT, OUTPUT_WIDTH) or not (mean_map > 0).all():
         raise ValueError(f"the checkpoint's mean_depth_map has shape {mean_map.shape} or non-positive values")
-    return DepthModel(MeanDepthNet(mean_map), device=model.device, info={"trained": True})
+    return DepthModel(MeanDepthNet(mean_map), device=model.device, info={"trained": True}, flip_average=False)
 
 
 def evaluate(
@@ -90,7 +90,7 @@ def evaluate(
     results = {name: mean_metrics(per_image) for name, per_image in rows.items()}
     return {
         "protocol": protocol.name, "protocol_description": protocol.description,
-        "weights": model.describe(), "frames": count - skipped, "skipped": skipped,
+        "weights": model.describe(), "flip_average": model.flip_average, "frames": count - skipped, "skipped": skipped,
         "results": results, "fine_stage": fine_stage_verdict(results, model.output),
     }
 
@@ -123,6 +123,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"Protocol: {report['protocol']} ({report['protocol_description']}); "
         f"{report['frames']} frames ({report['skipped']} without scored depth skipped)",
         f"Weights: {report['weights']}",
+        "Maps: " + ("mean of the photo's and its mirror image's (flip averaging)" if report.get("flip_average")
+                    else "one pass, as in the paper"),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

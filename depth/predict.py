@@ -14,6 +14,12 @@ How a photo of any size and aspect ratio meets the network's fixed 304x228 input
    to every pixel of the original photo by separable linear interpolation in log depth; the
    thin border the output grid does not reach (about 4% of each side for a 4:3 photo) takes
    the nearest predicted value. So every photo pixel gets a depth, at the photo's resolution.
+
+Unlike the paper, the network also sees the input's mirror image by default, and both maps are
+the mean (in log depth) of the two predictions, the mirrored one flipped back. A room mirrored
+is still a room, so this averages away some of the network's left-right errors: it lowered SI
+log on the synthetic test split from 0.171 to 0.167 for the default weights (README, model
+card), for the cost of a batch of two. `flip_average=False` gives the paper's single pass.
 """
 
 from __future__ import annotations
@@ -101,16 +107,18 @@ class DepthModel:
 
     net: any module mapping (B, 3, 228, 304) images in [0, 1] to (coarse, fine) log depth
     (B, 1, 55, 74); normally an EigenDepthNet. info: provenance from the checkpoint.
+    flip_average: average each map with the mirror image's (see the module docstring).
     """
 
     def __init__(
         self, net: torch.nn.Module, device: str | torch.device | None = None,
-        info: dict[str, Any] | None = None, weights_path: Path | None = None,
+        info: dict[str, Any] | None = None, weights_path: Path | None = None, flip_average: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.info = dict(info or {})
         self.weights_path = weights_path
+        self.flip_average = flip_average
 
     @property
     def trained(self) -> bool:
@@ -148,8 +156,7 @@ class DepthModel:
             chunk = rgbs[start : start + batch_size]
             fitted = [_fit_to_input(self._to_tensor(rgb)) for rgb in chunk]
             inputs = torch.stack([x for x, _ in fitted])
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                coarse_log, fine_log = self.net(inputs)
+            coarse_log, fine_log = self.forward(inputs)
             for rgb, (_, placement), c, f in zip(chunk, fitted, coarse_log.float(), fine_log.float()):
                 predictions.append(
                     Prediction(
@@ -163,6 +170,18 @@ class DepthModel:
                 )
         return predictions
 
+    @torch.inference_mode()
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, 228, 304) inputs in [0, 1] -> (coarse, fine) log depth, (B, 1, 55, 74) each:
+        the network's maps, averaged with those of the mirrored inputs if `flip_average`."""
+        batch = torch.cat([inputs, inputs.flip(-1)]) if self.flip_average else inputs
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            coarse_log, fine_log = self.net(batch)
+        if not self.flip_average:
+            return coarse_log, fine_log
+        n = len(inputs)
+        return tuple((m[:n].float() + m[n:].float().flip(-1)) / 2 for m in (coarse_log, fine_log))
+
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         if not rgb.flags.writeable:  # e.g. Gradio's webcam frames; torch wants writable memory
             rgb = rgb.copy()
@@ -170,17 +189,18 @@ class DepthModel:
 
 
 def load_model(
-    weights: str | Path | None = None, device: str | torch.device | None = None
+    weights: str | Path | None = None, device: str | torch.device | None = None, flip_average: bool = True,
 ) -> DepthModel:
     """Load a checkpoint (default: the weights shipped in assets/) onto `device`.
 
     device: 'cpu', 'cuda', 'cuda:N' or None for CUDA when available, else CPU.
+    flip_average: also run the mirror image and average (False: the paper's single pass).
     Warns with UntrainedWeightsWarning when the checkpoint says it was never trained.
     Raises CheckpointError (a ValueError) naming the file for any problem with it.
     """
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     net, info = load_checkpoint(path)
-    model = DepthModel(net, device=device, info=info, weights_path=path)
+    model = DepthModel(net, device=device, info=info, weights_path=path, flip_average=flip_average)
     if not model.trained:
         warnings.warn(model.describe(), UntrainedWeightsWarning, stacklevel=2)
     return model

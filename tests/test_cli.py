@@ -42,6 +42,18 @@ def test_predict_writes_every_output(tmp_path, weights, photo):
     assert np.load(out / "corner_depth.npy").shape == (300, 200)
 
 
+def test_no_flip_average_writes_the_papers_single_pass(tmp_path, weights, photo):
+    Image.fromarray(photo).save(tmp_path / "room.png")
+    for flag, flip_average in (("--flip-average", True), ("--no-flip-average", False)):
+        out = tmp_path / flag
+        assert main(["predict", str(tmp_path / "room.png"), "--out", str(out), "--weights", weights,
+                     "--device", "cpu", flag]) == 0
+        expected = depth.load_model(weights, device="cpu", flip_average=flip_average).predict(tmp_path / "room.png")
+        np.testing.assert_array_equal(np.load(out / "room_depth.npy"), expected.fine)
+    assert not np.array_equal(np.load(tmp_path / "--flip-average" / "room_depth.npy"),
+                              np.load(tmp_path / "--no-flip-average" / "room_depth.npy"))
+
+
 def test_weights_whose_fine_stage_is_worse_default_to_the_coarse_map(tmp_path, small_net, photo, capsys):
     Image.fromarray(photo).save(tmp_path / "room.png")
     coarse_first = save_checkpoint(tmp_path / "c.safetensors", small_net, {"trained": True, "output": "coarse"})

@@ -64,6 +64,10 @@ def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_pa
     assert verdict["helps"] == (verdict["si_log_fine"] <= verdict["si_log_coarse"])
     assert verdict["si_log_coarse"] == report["results"]["coarse"]["si_log"]
     assert f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it" in printed
+    assert report["flip_average"] and "flip averaging" in printed  # the maps users get, by default
+    assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(learnable_folders[1]),
+                "--json", str(out), "--device", "cpu", "--no-flip-average"]) == 0
+    assert "one pass, as in the paper" in capsys.readouterr().out and not json.loads(out.read_text())["flip_average"]
 
 
 def test_figure4_of_the_first_frames(weights, learnable_folders, tmp_path):

@@ -44,7 +44,7 @@ def _ramp(height, width, horizontal=True):
 def test_depth_lands_on_the_photo_pixels_it_came_from(size, horizontal):
     height, width = size
     image = _ramp(height, width, horizontal)
-    prediction = DepthModel(IntensityProbe(), device="cpu").predict(image)
+    prediction = DepthModel(IntensityProbe(), device="cpu", flip_average=False).predict(image)  # one pass
     assert prediction.fine.shape == (height, width)
     red = image[..., 0].astype(np.float32)
     # inside the region the output grid covers, the mapping must be exact up to resampling; the
@@ -94,6 +94,21 @@ def test_batch_matches_single_predictions(small_net, photo):
         assert prediction.fine.shape == image.shape[:2]
         np.testing.assert_allclose(prediction.fine, single.fine, rtol=1e-4)
         np.testing.assert_allclose(prediction.coarse, single.coarse, rtol=1e-4)
+
+
+def test_flip_averaging_is_the_mean_of_the_photo_and_its_mirror(small_net, photo):
+    mirror = np.ascontiguousarray(photo[:, ::-1])
+    averaged = DepthModel(small_net, device="cpu")
+    assert averaged.flip_average  # the default
+    single = DepthModel(small_net, device="cpu", flip_average=False)
+    as_is, mirrored = single.predict_batch([photo, mirror])
+    both = averaged.predict(photo)
+    for name in ("coarse_map", "fine_map"):  # geometric mean of the two passes, the mirror flipped back
+        expected = np.sqrt(getattr(as_is, name) * getattr(mirrored, name)[:, ::-1])
+        np.testing.assert_allclose(getattr(both, name), expected, rtol=1e-5)
+        assert not np.allclose(getattr(both, name), getattr(as_is, name), rtol=1e-3)  # it does change the map
+    # so a mirrored photo gets the mirrored maps
+    np.testing.assert_allclose(averaged.predict(mirror).fine_map, both.fine_map[:, ::-1], rtol=1e-5)
 
 
 def test_exif_orientation_is_honoured(tmp_path):
