@@ -2,7 +2,8 @@
 naming the data and protocol it was measured on.
 
 The measured rows are the JSON reports `python -m depth evaluate --json` wrote for the shipped
-weights, kept in assets/training/; a missing report leaves its rows out.
+weights (flip averaging on, the maps `predict` gives), kept in assets/training/; a missing report
+leaves its rows out.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ SYNTHETIC_TEST = "synthetic test, 300"
 REAL_FRAMES = "7 real RGB-D frames"
 # (network as the app names it, data, the report of the shipped weights on that data)
 MEASURED = (
-    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft" / "ship-lite0-syn.json"),
-    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft" / "ship-lite0-real.json"),
-    ("paper network", SYNTHETIC_TEST, TRAINING / "paper" / "ship-paper-syn.json"),
-    ("paper network", REAL_FRAMES, TRAINING / "paper" / "ship-paper-real.json"),
+    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft" / "ship-lite0-syn-flip.json"),
+    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft" / "ship-lite0-real-flip.json"),
+    ("paper network", SYNTHETIC_TEST, TRAINING / "paper" / "ship-paper-syn-flip.json"),
+    ("paper network", REAL_FRAMES, TRAINING / "paper" / "ship-paper-real-flip.json"),
 )
 ROWS_SHOWN = ("coarse", "coarse + fine")  # of each report
 
