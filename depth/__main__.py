@@ -210,6 +210,11 @@ def _add_config_options(parser: argparse.ArgumentParser, config_type: type) -> N
                                 help="; ".join(part for part in (comment, default) if part))
 
 
+def _add_flip_average_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=True,
+                        help="average each map with its mirror image's (default); --no-flip-average: the paper's single pass")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -228,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--colormap", default=DEFAULT_COLORMAP, type=_colormap, help="matplotlib colormap for *_color.png")
     predict.add_argument("--colorbar", action="store_true",
                          help="add a colour bar in metres below each *_color.png (its range: the map's 2nd-98th percentile)")
-    predict.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=True,
-                         help="average each map with its mirror image's (default); --no-flip-average: the paper's single pass")
+    _add_flip_average_option(predict)
     predict.set_defaults(run=_predict)
 
     from .train import TrainConfig
@@ -262,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--figure", default=None,
                           help="also draw the first frames like the paper's Fig. 4 (input, coarse, fine, truth) here")
     evaluate.add_argument("--figure-frames", type=int, default=4, help="rows of --figure (default: 4)")
-    evaluate.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=True,
-                          help="average each map with its mirror image's (default); --no-flip-average: the paper's single pass")
+    _add_flip_average_option(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     export = commands.add_parser(
