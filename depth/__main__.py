@@ -147,15 +147,20 @@ def _export(args: argparse.Namespace) -> int:
         _output_folder(Path(args.out).parent, "folder of the exported checkpoint")
         if Path(args.out).is_dir():
             raise ValueError(f"{args.out} is a folder; name the checkpoint file to write")
-        layers = tuple(layer.strip() for layer in args.fc_int4.split(",") if layer.strip())
-        out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_int4=layers,
+        named = {bits: {layer.strip() for layer in value.split(",") if layer.strip()}
+                 for bits, value in ((8, args.fc_int8), (4, args.fc_int4))}
+        if both := named[8] & named[4]:
+            raise ValueError(f"--fc-int8 and --fc-int4 both name {', '.join(sorted(both))}: choose one")
+        fc_bits = {layer: bits for bits, layers in named.items() for layer in sorted(layers)}
+        out = save_checkpoint(args.out, net, info, dtype=getattr(torch, args.dtype), fc_bits=fc_bits,
                               max_file_bytes=max_bytes)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{file.name} {file.stat().st_size / 2**20:.1f} MiB" for file in checkpoint_files(out))
-    print(f"wrote {sizes} ({args.dtype}{f', 4-bit {args.fc_int4} weights' if args.fc_int4 else ''})",
-          file=sys.stderr)
+    quantized = "".join(f", {bits}-bit {layers} weights" for bits, layers in ((8, args.fc_int8), (4, args.fc_int4))
+                        if layers)
+    print(f"wrote {sizes} ({args.dtype}{quantized})", file=sys.stderr)
     return 0
 
 
@@ -276,9 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", help="checkpoint to write (config and info kept)")
     export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="storage type of the weights (loading always gives float32)")
-    export.add_argument("--fc-int4", nargs="?", const="fc6,fc7", default="", metavar="fc6,fc7",
-                        help="store these fully connected layers' weights in 4 bits (float16 scale per 64 "
+    export.add_argument("--fc-int8", nargs="?", const="fc6,fc7", default="", metavar="fc6,fc7",
+                        help="store these fully connected layers' weights in 8 bits (float16 scale per 64 "
                         "weights); alone: both")
+    export.add_argument("--fc-int4", nargs="?", const="fc6,fc7", default="", metavar="fc6,fc7",
+                        help="the same in 4 bits: half the size of 8, but its rounding can move the maps' "
+                        "scale (see depth.checkpoint.save_checkpoint)")
     export.add_argument("--max-file-mib", type=float, default=None,
                         help="split into files of at most this many MiB (NAME-2.safetensors, ... beside it)")
     export.add_argument("--trained-on", default=None,

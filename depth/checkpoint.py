@@ -6,8 +6,9 @@ config it needs. Loading is strict: every problem raises CheckpointError naming 
 
 For shipping under file-size limits a checkpoint can be stored compactly:
 - float16 storage of every weight (loading always gives float32);
-- 4-bit fully connected weights (coarse 6 and 7 hold nearly all parameters): signed 4-bit
-  integers, two per byte, with one float16 scale per group of INT4_GROUP weights of a row;
+- 8- or 4-bit fully connected weights (coarse 6 and 7 hold nearly all parameters): signed
+  integers (8-bit: one per byte; 4-bit: two per byte), with one float16 scale per group of
+  QUANT_GROUP weights of a row;
 - split into files of at most `max_file_bytes`: the named file holds the config, the info
   and the names of the other parts (NAME-2.safetensors, ...), which sit beside it; a tensor
   larger than the limit is cut into row blocks ("KEY#0", "KEY#1", ...).
@@ -30,8 +31,9 @@ from .model import EigenDepthNet, ModelConfig
 
 FORMAT = "eigen-depth"
 FORMAT_VERSION = "1"
-FC_WEIGHTS = {"fc6": "coarse.fc6.weight", "fc7": "coarse.fc7.weight"}  # what 4-bit storage can apply to
-INT4_GROUP = 64  # weights per scale along a row
+FC_WEIGHTS = {"fc6": "coarse.fc6.weight", "fc7": "coarse.fc7.weight"}  # what 8- and 4-bit storage apply to
+QUANT_GROUP = 64  # weights per scale along a row
+QUANT_BITS = (8, 4)
 
 
 class CheckpointError(ValueError):
@@ -43,27 +45,30 @@ def save_checkpoint(
     net: EigenDepthNet,
     info: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
-    fc_int4: bool | tuple[str, ...] = False,
+    fc_bits: dict[str, int] | None = None,
     max_file_bytes: int | None = None,
 ) -> Path:
     """Write net's weights, config and `info` (JSON-serialisable) to `path`, atomically.
 
     dtype: storage type of the floating point weights (float16 halves the file; loading always
-    returns float32 weights). fc_int4: store these fully connected layers' weights in 4 bits
-    ("fc6", "fc7"; True: both; module docstring). fc7 writes log depth directly, so its 4-bit
-    error shows in every map: an earlier Lite0 network kept it in float16 (SI log 0.402 on the
-    real frames, against 0.409 with both in 4 bits and 0.402 in float32). max_file_bytes: split into parts of at most this size (about: each part's
-    header adds a few kB). Returns `path`, the file to load.
+    returns float32 weights). fc_bits: store these fully connected layers' weights as 8- or
+    4-bit integers ({"fc6": 8}; module docstring). 4 bits can cost more than they look: fc7
+    writes log depth directly (an earlier Lite0 network: SI log 0.402 on the real frames in
+    float32, 0.409 with fc7 in 4 bits), and the Lite0 coarse 6 sums 25,600 inputs, whose
+    rounding errors moved a network's scale (synthetic val δ<1.25 0.757 in float32, 0.597 with
+    coarse 6 in 4 bits; 8 bits: 0.757). max_file_bytes: split into parts of at most this size
+    (about: each part's header adds a few kB). Returns `path`, the file to load.
     """
     path = Path(path)
     state = net.state_dict()
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
-    layers = tuple(FC_WEIGHTS) if fc_int4 is True else tuple(fc_int4 or ())
-    if unknown := set(layers) - set(FC_WEIGHTS):
-        raise ValueError(f"4-bit storage applies to {', '.join(FC_WEIGHTS)}, not {', '.join(sorted(unknown))}")
-    for key in (FC_WEIGHTS[layer] for layer in layers):
+    fc_bits = fc_bits or {}
+    if unknown := set(fc_bits) - set(FC_WEIGHTS):
+        raise ValueError(f"8- and 4-bit storage apply to {', '.join(FC_WEIGHTS)}, not {', '.join(sorted(unknown))}")
+    for layer, bits in fc_bits.items():
+        key = FC_WEIGHTS[layer]
         del tensors[key]
-        tensors[key + ".int4"], tensors[key + ".scale"] = quantize_int4(state[key])
+        tensors[f"{key}.int{bits}"], tensors[key + ".scale"] = quantize(state[key], bits)
     parts = _split(tensors, max_file_bytes)
     names = [path.name] + [f"{path.stem}-{i}{path.suffix}" for i in range(2, len(parts) + 1)]
     header = {"format": FORMAT, "format_version": FORMAT_VERSION}
@@ -78,24 +83,33 @@ def save_checkpoint(
     return path
 
 
-def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(out, in) weights -> packed (out, in / 2) uint8, two signed 4-bit values per byte, and
-    (out, in / group) float16 scales: weight ~ value * scale, |value| <= 7 (symmetric)."""
+def quantize(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, in) weights -> signed `bits`-bit integers and (out, in / group) float16 scales,
+    weight ~ value * scale (symmetric: |value| <= 2^(bits-1) - 1, round to nearest).
+    8 bits: (out, in) int8; 4 bits: (out, in / 2) uint8, two values per byte (offset by 8)."""
+    if bits not in QUANT_BITS:
+        raise ValueError(f"weights are stored in {' or '.join(map(str, QUANT_BITS))} bits, not {bits}")
     out_features, in_features = weight.shape
-    if in_features % 2:
+    if bits == 4 and in_features % 2:
         raise ValueError(f"4-bit storage needs an even number of inputs, got {in_features}")
-    group = INT4_GROUP if in_features % INT4_GROUP == 0 else in_features
+    top = 2 ** (bits - 1) - 1
+    group = QUANT_GROUP if in_features % QUANT_GROUP == 0 else in_features
     groups = weight.detach().float().cpu().reshape(out_features, in_features // group, group)
-    scale = (groups.abs().amax(-1) / 7).clamp(min=torch.finfo(torch.float16).tiny).half()
-    values = (groups / scale.float()[..., None]).round().clamp(-8, 7).to(torch.int16) + 8  # 0..15
-    values = values.reshape(out_features, in_features).to(torch.uint8)
+    scale = (groups.abs().amax(-1) / top).clamp(min=torch.finfo(torch.float16).tiny).half()
+    values = (groups / scale.float()[..., None]).round().clamp(-top - 1, top).reshape(out_features, in_features)
+    if bits == 8:
+        return values.to(torch.int8), scale
+    values = (values + 8).to(torch.uint8)  # 0..15
     return values[:, 0::2] | (values[:, 1::2] << 4), scale
 
 
-def dequantize_int4(packed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """The float32 (out, in) weights of `quantize_int4`'s packed values and scales."""
-    values = torch.stack([packed & 15, packed >> 4], dim=-1).reshape(packed.shape[0], -1)
-    groups = (values.float() - 8).reshape(scale.shape[0], scale.shape[1], -1)
+def dequantize(stored: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float32 (out, in) weights of `quantize`'s values (int8: 8 bits, uint8: 4 bits) and scales."""
+    if stored.dtype == torch.int8:
+        values = stored.float()
+    else:
+        values = torch.stack([stored & 15, stored >> 4], dim=-1).reshape(stored.shape[0], -1).float() - 8
+    groups = values.reshape(scale.shape[0], scale.shape[1], -1)
     return (groups * scale.float()[..., None]).reshape(values.shape)
 
 
@@ -234,14 +248,15 @@ def _join(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tenso
 
 
 def _dequantize(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
-    """Replace each KEY.int4 and KEY.scale pair by the float32 weights KEY."""
-    for key in [k for k in tensors if k.endswith(".int4")]:
-        base = key.removesuffix(".int4")
-        packed, scale = tensors.pop(key), tensors.pop(base + ".scale", None)
-        shape_ok = (scale is not None and packed.dtype == torch.uint8 and packed.dim() == scale.dim() == 2
-                    and packed.shape[0] == scale.shape[0] and scale.shape[1] > 0
-                    and (2 * packed.shape[1]) % scale.shape[1] == 0)
+    """Replace each KEY.int8 or KEY.int4 and KEY.scale pair by the float32 weights KEY."""
+    for key in [k for k in tensors if k.endswith((".int8", ".int4"))]:
+        base, bits = key.rsplit(".int", 1)
+        stored, scale = tensors.pop(key), tensors.pop(base + ".scale", None)
+        per_byte = 2 if bits == "4" else 1
+        shape_ok = (scale is not None and stored.dtype == (torch.uint8 if bits == "4" else torch.int8)
+                    and stored.dim() == scale.dim() == 2 and stored.shape[0] == scale.shape[0]
+                    and scale.shape[1] > 0 and (per_byte * stored.shape[1]) % scale.shape[1] == 0)
         if not shape_ok:
-            raise CheckpointError(f"checkpoint {path}: the 4-bit weights of {base} lack matching scales")
-        tensors[base] = dequantize_int4(packed, scale)
+            raise CheckpointError(f"checkpoint {path}: the {bits}-bit weights of {base} lack matching scales")
+        tensors[base] = dequantize(stored, scale)
     return tensors

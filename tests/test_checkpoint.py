@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import depth
@@ -62,8 +63,6 @@ def test_foreign_safetensors_without_our_metadata(tmp_path):
 
 def _rewrite(path, tensors=None, **metadata_changes):
     """Re-save a checkpoint with changed tensors or metadata."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
     metadata.update(metadata_changes)
@@ -120,21 +119,48 @@ def test_the_shipped_networks_are_trained_and_fit_the_shipping_limits():
     assert max(sizes) <= 16 * 2**20 and sum(sizes) <= 64 * 2**20  # the shipping limits
 
 
-def test_int4_weights_stay_close_and_every_part_keeps_under_the_limit(tmp_path, small_net):
-    from depth.checkpoint import INT4_GROUP, checkpoint_files, dequantize_int4, quantize_int4
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_weights_stay_within_half_a_step(small_net, bits):
+    from depth.checkpoint import QUANT_GROUP, dequantize, quantize
 
     weight = small_net.coarse.fc6.weight.detach()
-    packed, scale = quantize_int4(weight)
-    assert packed.dtype == torch.uint8 and packed.shape == (32, 12288 // 2)
-    assert scale.dtype == torch.float16 and scale.shape == (32, 12288 // INT4_GROUP)
-    restored = dequantize_int4(packed, scale)
+    stored, scale = quantize(weight, bits)
+    assert stored.dtype == (torch.int8 if bits == 8 else torch.uint8)
+    assert stored.shape == (32, 12288 * bits // 8)
+    assert scale.dtype == torch.float16 and scale.shape == (32, 12288 // QUANT_GROUP)
+    restored = dequantize(stored, scale)
     # symmetric rounding: at most half a step (scale) from the original, plus float16 scale rounding
-    step = scale.float().repeat_interleave(INT4_GROUP, dim=1)
+    step = scale.float().repeat_interleave(QUANT_GROUP, dim=1)
     assert ((restored - weight).abs() <= 0.5 * step * 1.01).all()
+    assert step.max() <= weight.abs().max() / (2 ** (bits - 1) - 1) * 1.01  # steps of the group's largest weight
+    with pytest.raises(ValueError, match="8 or 4 bits, not 3"):
+        quantize(weight, 3)
 
+
+def test_int8_weights_load_close_and_mismatched_scales_are_named(tmp_path, small_net):
+    path = save_checkpoint(tmp_path / "int8.safetensors", small_net, {"trained": True}, fc_bits={"fc6": 8})
+    stored = load_file(path)
+    assert stored["coarse.fc6.weight.int8"].dtype == torch.int8 and "coarse.fc6.weight" not in stored
+    loaded, _ = load_checkpoint(path)
+    for a, b in zip(_outputs(small_net), _outputs(loaded)):
+        assert torch.allclose(a, b, atol=5e-3)  # 8 bits: 16x finer steps than 4
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata()
+    stored["coarse.fc6.weight.scale"] = stored["coarse.fc6.weight.scale"][:-1]  # one row's scales lost
+    save_file(stored, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match="the 8-bit weights of coarse.fc6.weight lack matching scales"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="8- and 4-bit storage apply to fc6, fc7, not fc9"):
+        save_checkpoint(tmp_path / "bad.safetensors", small_net, fc_bits={"fc9": 8})
+
+
+def test_int4_weights_load_close_and_every_part_keeps_under_the_limit(tmp_path, small_net):
+    from depth.checkpoint import checkpoint_files, dequantize, quantize
+
+    restored = dequantize(*quantize(small_net.coarse.fc6.weight.detach(), 4))
     limit = 400_000
     path = save_checkpoint(tmp_path / "small.safetensors", small_net, {"trained": True}, dtype=torch.float16,
-                           fc_int4=True, max_file_bytes=limit)
+                           fc_bits={"fc6": 4, "fc7": 4}, max_file_bytes=limit)
     files = checkpoint_files(path)
     assert len(files) >= 3 and files[1].name == "small-2.safetensors"
     assert all(file.stat().st_size <= limit + 16_384 for file in files)  # + each part's header

@@ -131,8 +131,16 @@ def test_export_halves_the_file_and_keeps_config_info_and_predictions(tmp_path, 
         assert {"coarse.fc6.weight.int4", "coarse.fc7.weight"} <= set(stored.keys())
     np.testing.assert_allclose(depth.load_model(out, device="cpu").predict(photo).fine, full.predict(photo).fine,
                                rtol=0.05)
+    assert main(["export", weights, str(out), "--fc-int8", "fc6"]) == 0
+    assert "8-bit fc6 weights" in capsys.readouterr().err
+    with safe_open(str(out), "pt") as stored:
+        assert {"coarse.fc6.weight.int8", "coarse.fc7.weight"} <= set(stored.keys())
+    np.testing.assert_allclose(depth.load_model(out, device="cpu").predict(photo).fine, full.predict(photo).fine,
+                               rtol=5e-3)
     assert main(["export", weights, str(out), "--fc-int4", "fc9"]) == 2
-    assert "4-bit storage applies to fc6, fc7, not fc9" in capsys.readouterr().err
+    assert "8- and 4-bit storage apply to fc6, fc7, not fc9" in capsys.readouterr().err
+    assert main(["export", weights, str(out), "--fc-int8", "fc6", "--fc-int4"]) == 2
+    assert "--fc-int8 and --fc-int4 both name fc6: choose one" in capsys.readouterr().err
     assert main(["export", weights, str(out), "--output", "coarse"]) == 0
     assert depth.load_model(out, device="cpu").output == "coarse"
     assert main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "x.safetensors")]) == 2
