@@ -24,8 +24,8 @@ SYNTHETIC_TEST = "synthetic test, 300"
 REAL_FRAMES = "7 real RGB-D frames"
 # (network as the app names it, data, the report of the shipped weights on that data)
 MEASURED = (
-    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft" / "ship-lite0-syn-flip.json"),
-    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft" / "ship-lite0-real-flip.json"),
+    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft-cont" / "ship-lite0-syn-flip.json"),
+    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft-cont" / "ship-lite0-real-flip.json"),
     ("paper network", SYNTHETIC_TEST, TRAINING / "paper" / "ship-paper-syn-flip.json"),
     ("paper network", REAL_FRAMES, TRAINING / "paper" / "ship-paper-real-flip.json"),
 )

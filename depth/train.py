@@ -311,7 +311,7 @@ def default_output(stage: str, val_results: dict[str, Any]) -> str:
 def initial_network(cfg: TrainConfig) -> EigenDepthNet:
     """The network a new run starts from, on the CPU: random weights from cfg.seed (the same in
     every process), or the weights of the checkpoint cfg.init (a warm start: any checkpoint
-    `depth.load_model` reads, the shipped 4-bit one included), loaded strictly."""
+    `depth.load_model` reads, the shipped 8- and 4-bit ones included), loaded strictly."""
     torch.manual_seed(cfg.seed)
     net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone))
     if cfg.init:
