@@ -55,8 +55,8 @@ def save_checkpoint(
     4-bit integers ({"fc6": 8}; module docstring). 4 bits can cost more than they look: fc7
     writes log depth directly (an earlier Lite0 network: SI log 0.402 on the real frames in
     float32, 0.409 with fc7 in 4 bits), and the Lite0 coarse 6 sums 25,600 inputs, whose
-    rounding errors moved a network's scale (synthetic val δ<1.25 0.757 in float32, 0.597 with
-    coarse 6 in 4 bits; 8 bits: 0.757). max_file_bytes: split into parts of at most this size
+    rounding errors moved a network's scale (synthetic test δ<1.25 0.766 with coarse 6 in 8 bits,
+    as in float32; 0.556 in 4 bits: README, model card). max_file_bytes: split into parts of at most this size
     (about: each part's header adds a few kB). Returns `path`, the file to load.
     """
     path = Path(path)
