@@ -26,8 +26,8 @@ REAL_FRAMES = "7 real RGB-D frames"
 MEASURED = (
     ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft-cont" / "ship-lite0-syn-flip.json"),
     ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft-cont" / "ship-lite0-real-flip.json"),
-    ("paper network", SYNTHETIC_TEST, TRAINING / "paper" / "ship-paper-syn-flip.json"),
-    ("paper network", REAL_FRAMES, TRAINING / "paper" / "ship-paper-real-flip.json"),
+    ("paper network", SYNTHETIC_TEST, TRAINING / "paper-cont" / "ship-paper-syn-flip.json"),
+    ("paper network", REAL_FRAMES, TRAINING / "paper-cont" / "ship-paper-real-flip.json"),
 )
 ROWS_SHOWN = ("coarse", "coarse + fine")  # of each report
 
