@@ -264,18 +264,3 @@ def test_a_camera_facing_a_near_wall_turns_to_the_room():
     turned = _face_open_space(Draws(frame_keys(0, torch.arange(2))), position, facing_the_far_wall, Room())
     assert turned[0, 0].abs() > math.pi - 0.41  # 1 m from the wall: turned round towards the centre
     assert torch.equal(turned[1], facing_the_far_wall[1])  # 5 m of room ahead: left alone
-
-
-def test_tables_seat_up_to_four_chairs_that_never_overlap():
-    scene = random_scenes(Draws(frame_keys(12, torch.arange(256))))
-    start = scene.group_sizes[0]
-    seats = [start + 5 + 6 * chair for chair in range(4)]  # the table set: top, 4 legs, then 6 boxes a chair
-    lo, hi = scene.box_lo[:, seats], scene.box_hi[:, seats]
-    placed = lo[..., 1] < 900
-    chairs = placed.sum(1)
-    assert chairs.max() == 4 and (chairs >= 3).float().mean() > 0.1
-    for a in range(4):
-        for b in range(a + 1, 4):
-            both = placed[:, a] & placed[:, b]
-            overlap = ((lo[:, a, [0, 2]] < hi[:, b, [0, 2]]) & (lo[:, b, [0, 2]] < hi[:, a, [0, 2]])).all(-1)
-            assert not (both & overlap).any()

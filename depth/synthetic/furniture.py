@@ -55,10 +55,9 @@ TEMPLATES = 10
 BODY, FRONT, FABRIC, FABRIC2, BEDDING, BLANKET, BOOKS, SCREEN, DARK, METAL, STONE, TILES, APPLIANCE = range(13)
 KINDS = 13
 
-WALL_PIECES, PIECE_BOXES = 7, 6
-CLUTTER = 28
-CYLINDERS = 20
-CHAIR_ODDS = (0.95, 0.9, 0.75, 0.6)  # of each chair at a table (not at a coffee table)
+WALL_PIECES, PIECE_BOXES = 5, 6
+CLUTTER = 20
+CYLINDERS = 16
 CAMERA_CLEARANCE = 0.45  # metres around the camera kept free of furniture
 _FACE_OF_SIDE = [1, 0, 5, 4]  # wall side 0..3 (x=0, x=W, z=0, z=D) -> face index of a piece's front
 _SIDE_TURN = [(0.0, 1.0), (0.0, -1.0), (1.0, 0.0), (-1.0, 0.0)]  # (cos, sin): piece +z to the wall's normal
@@ -341,9 +340,9 @@ def _free_standing(
 def _table_set(
     d: Draws, m: Materials, room: _Room, occupied: _Occupancy,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
-    """A table with up to four chairs and three things on it, turned together (box group 1).
+    """A table with up to two chairs and three things on it, turned together (box group 1).
 
-    Returns boxes (B, 32, 6) in the set's frame, looks (B, 32, F), yaw (B,), pivot (B, 3) and
+    Returns boxes (B, 20, 6) in the set's frame, looks (B, 20, F), yaw (B,), pivot (B, 3) and
     the table top (a dict like a wall piece's top, in the set's frame).
     """
     device = d.device
@@ -377,29 +376,21 @@ def _table_set(
                                     cx + leg_s / 2, seat - seat_t, cz + leg_s / 2))
     chair = torch.stack(chair, 1)  # (B, 6, 6)
     turns = constant([(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)], device)
-    placed = []  # (side, offset, on) of the chairs so far
-    for chance in CHAIR_ODDS:
-        # a few spots round the table, mostly on its long sides and across from the chair
-        # before; the chair takes the first spot clear of the chairs already there
-        candidates = 4
-        long_side = (d.uniform(n=candidates) * 2).long().clamp(max=1)
-        side = torch.where(d.uniform(n=candidates) < 0.75, long_side, 2 + long_side)  # -z, +z, -x, +x side
-        if placed:
-            side = torch.where(d.uniform(n=candidates) < 0.6, placed[-1][0][:, None] ^ 1, side)
-        half_side = torch.where(side < 2, hw[:, None], hd[:, None])
-        offset = (2 * d.uniform(n=candidates) - 1) * (half_side - hcw[:, None]).clamp(min=0)
-        clear = torch.ones_like(side, dtype=torch.bool)
-        for other_side, other_offset, other_on in placed:
-            clear &= ~((side == other_side[:, None]) & ((offset - other_offset[:, None]).abs() < cw[:, None] + 0.05)
-                       & other_on[:, None])
-        pick, found = _first(clear)
-        side, offset = _take(side, pick), _take(offset, pick)
-        chair_on = on & ~coffee & d.chance(chance) & found
+    previous = None
+    for chance in (0.95, 0.85):
+        chair_on = on & ~coffee & d.chance(chance)
+        side = torch.where(d.chance(0.75), d.index(2), 2 + d.index(2))  # -z, +z, -x, +x side of the table
+        if previous is not None:  # the second chair mostly across the table from the first
+            side = torch.where(d.chance(0.6), previous[0] ^ 1, side)
+        half_side = torch.where(side < 2, hw, hd)
+        offset = (2 * d.uniform() - 1) * (half_side - hcw).clamp(min=0)
         tuck = d.uniform(-0.25, 0.1)
         out = torch.where(side < 2, hd, hw) + hcd - tuck
         x = torch.where(side < 2, offset, torch.where(side == 2, -out, out))
         z = torch.where(side < 2, torch.where(side == 0, -out, out), offset)
-        placed.append((side, offset, chair_on))
+        if previous is not None:  # two chairs on the same side must not overlap
+            chair_on = chair_on & ~((side == previous[0]) & ((offset - previous[1]).abs() < cw + 0.05) & previous[2])
+        previous = (side, offset, chair_on)
         cos, sin = turns[side].unbind(-1)
         boxes.extend(_keep(_turn_boxes(chair, cos, sin, x, z), chair_on).unbind(1))
         kinds.extend([2, 3, 3, 3, 3, 3])

@@ -6,8 +6,8 @@ rooms with wings up to 6 m, doorways into rooms and corridors beyond; places the
 camera (0.8-1.8 m high, pitch -30..+10 degrees, up to 6 degrees of roll) first, mostly near a
 wall looking in, otherwise anywhere looking across the room; then furniture from templates
 (beds, sofas, armchairs, bookcases, cabinets, wardrobes, desks with monitors, TV stands,
-kitchen runs) against the walls, a table with up to four chairs and an armchair or sofa standing at any
-angle, closed doors, pictures, curtains, rugs, skirting boards, 28 pieces of clutter on tops
+kitchen runs) against the walls, a table with chairs and an armchair or sofa standing at any
+angle, closed doors, pictures, curtains, rugs, skirting boards, 20 pieces of clutter on tops
 and floors (boxes, books, electronics, cushions, bags, bins), cups, bottles, vases and plant
 pots, lamps and ceiling lights, each at the first of a few random spots that is clear of the
 camera and of what came before; half the time turns the camera towards a piece of
