@@ -63,8 +63,9 @@ def compute_metrics(
 ) -> dict[str, float]:
     """All metrics for one image. pred_depth, gt_depth: (H, W) metres, the same shape.
 
-    Returns a dict keyed by METRIC_NAMES. Raises ValueError if the shapes differ or no pixel is
-    valid under the protocol.
+    Returns a dict keyed by METRIC_NAMES. Raises ValueError if the shapes differ, no pixel is
+    valid under the protocol, or the prediction is not finite at a scored pixel (a diverged
+    network: NaN would pass silently through the means and zero the threshold accuracies).
     """
     pred = np.asarray(pred_depth, dtype=np.float64)
     gt = np.asarray(gt_depth, dtype=np.float64)
@@ -73,6 +74,9 @@ def compute_metrics(
     mask = evaluation_mask(gt, protocol)
     if not mask.any():
         raise ValueError(f"no valid ground-truth pixel under protocol {protocol.name!r}")
+    bad = int(np.count_nonzero(~np.isfinite(pred[mask])))
+    if bad:
+        raise ValueError(f"prediction is not finite (NaN or inf) at {bad} of {int(mask.sum())} scored pixels")
     p = np.clip(pred[mask], protocol.min_depth, protocol.max_depth)
     g = gt[mask]
     ratio = np.maximum(p / g, g / p)

@@ -65,6 +65,10 @@ def test_errors():
         compute_metrics(np.ones((4, 4)), np.ones((4, 5)))
     with pytest.raises(ValueError, match="no valid"):
         compute_metrics(np.ones((4, 4)), np.zeros((4, 4)))
+    diverged = np.ones((4, 4))
+    diverged[0, :2] = [np.nan, np.inf]
+    with pytest.raises(ValueError, match="not finite .* at 2 of 16"):
+        compute_metrics(diverged, np.ones((4, 4)))
     with pytest.raises(ValueError, match="no images"):
         mean_metrics([])
 
