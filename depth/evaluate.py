@@ -18,7 +18,9 @@ import torch
 from tqdm import tqdm
 
 from .data import DepthDataset
-from .metrics import HIGHER_IS_BETTER, METRIC_NAMES, Protocol, compute_metrics, evaluation_mask, mean_metrics
+from .metrics import (
+    HIGHER_IS_BETTER, METRIC_NAMES, Protocol, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+)
 from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH
 from .predict import DepthModel
 
@@ -62,13 +64,17 @@ def evaluate(
 
     Frames with no pixel scored under the protocol are skipped and counted.
     Returns {"protocol", "protocol_description", "weights", "frames", "skipped", "results":
-    {row name: {metric: value}}}.
+    {row name: {metric: value}}, "spread": {row name: ratio}, "fine_stage": ...}. A row's spread
+    is its maps' standard deviation of log depth, mean over frames, over the same mean of the
+    ground truth's (`metrics.log_depth_spread`): 1 when the maps vary as much as the scenes,
+    below 1 when they are flatter; None when no frame's ground truth varies.
     """
     count = len(dataset) if limit is None else min(limit, len(dataset))
     baseline = mean_depth_baseline(model)
     rows: dict[str, list[dict[str, float]]] = {"coarse": [], "coarse + fine": []}
     if baseline is not None:
         rows["mean-depth baseline"] = []
+    spreads: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
     skipped = 0
     with tqdm(total=count, desc="evaluating", unit="frame", disable=not progress) as bar:
         for start in range(0, count, batch_size):
@@ -81,17 +87,24 @@ def evaluate(
                 if not evaluation_mask(sample.depth, protocol).any():
                     skipped += 1
                     continue
-                rows["coarse"].append(compute_metrics(prediction.coarse, sample.depth, protocol))
-                rows["coarse + fine"].append(compute_metrics(prediction.fine, sample.depth, protocol))
+                maps = {"coarse": prediction.coarse, "coarse + fine": prediction.fine}
                 if mean is not None:
-                    rows["mean-depth baseline"].append(compute_metrics(mean.fine, sample.depth, protocol))
+                    maps["mean-depth baseline"] = mean.fine
+                for name, depth_map in maps.items():
+                    rows[name].append(compute_metrics(depth_map, sample.depth, protocol))
+                    spreads[name].append(log_depth_spread(depth_map, sample.depth, protocol))
     if not rows["coarse"]:
         raise ValueError(f"no frame has ground truth scored under protocol {protocol.name!r}")
     results = {name: mean_metrics(per_image) for name, per_image in rows.items()}
+    spread = {}
+    for name, pairs in spreads.items():
+        predicted, truth = np.sum(pairs, axis=0)
+        # a flat wall's std comes out as rounding error (1e-17), not 0
+        spread[name] = float(predicted / truth) if truth > 1e-6 else None
     return {
         "protocol": protocol.name, "protocol_description": protocol.description,
         "weights": model.describe(), "flip_average": model.flip_average, "frames": count - skipped, "skipped": skipped,
-        "results": results, "fine_stage": fine_stage_verdict(results, model.output),
+        "results": results, "spread": spread, "fine_stage": fine_stage_verdict(results, model.output),
     }
 
 
@@ -136,6 +149,10 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " | - |")
     lines.append("")
     lines.append("Paper rows: NYU Depth v2 test set (654 frames), the paper's protocol; compare like with like.")
+    if report.get("spread"):  # reports written before 2026-12-03 have none
+        ratios = ", ".join(f"{name} {'-' if ratio is None else f'{ratio:.2f}'}" for name, ratio in report["spread"].items())
+        lines.append(f"Depth spread (the maps' standard deviation of log depth over the ground truth's, "
+                     f"each a mean over frames; below 1: flatter than the scenes): {ratios}.")
     verdict = report["fine_stage"]
     effect = "helps (no worse than coarse alone)" if verdict["helps"] else "makes depth worse than coarse alone"
     lines.append(f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it, {verdict['si_log_coarse']:.3f} "

@@ -58,15 +58,11 @@ def evaluation_mask(gt_depth: np.ndarray, protocol: Protocol = PAPER) -> np.ndar
     return mask
 
 
-def compute_metrics(
-    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
-) -> dict[str, float]:
-    """All metrics for one image. pred_depth, gt_depth: (H, W) metres, the same shape.
-
-    Returns a dict keyed by METRIC_NAMES. Raises ValueError if the shapes differ, no pixel is
-    valid under the protocol, or the prediction is not finite at a scored pixel (a diverged
-    network: NaN would pass silently through the means and zero the threshold accuracies).
-    """
+def _scored_pixels(
+    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction (clipped to the protocol's range) and ground truth (N,) metres at the scored
+    pixels; the errors of `compute_metrics`."""
     pred = np.asarray(pred_depth, dtype=np.float64)
     gt = np.asarray(gt_depth, dtype=np.float64)
     if pred.shape != gt.shape or pred.ndim != 2:
@@ -77,8 +73,19 @@ def compute_metrics(
     bad = int(np.count_nonzero(~np.isfinite(pred[mask])))
     if bad:
         raise ValueError(f"prediction is not finite (NaN or inf) at {bad} of {int(mask.sum())} scored pixels")
-    p = np.clip(pred[mask], protocol.min_depth, protocol.max_depth)
-    g = gt[mask]
+    return np.clip(pred[mask], protocol.min_depth, protocol.max_depth), gt[mask]
+
+
+def compute_metrics(
+    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
+) -> dict[str, float]:
+    """All metrics for one image. pred_depth, gt_depth: (H, W) metres, the same shape.
+
+    Returns a dict keyed by METRIC_NAMES. Raises ValueError if the shapes differ, no pixel is
+    valid under the protocol, or the prediction is not finite at a scored pixel (a diverged
+    network: NaN would pass silently through the means and zero the threshold accuracies).
+    """
+    p, g = _scored_pixels(pred_depth, gt_depth, protocol)
     ratio = np.maximum(p / g, g / p)
     log_diff = np.log(p) - np.log(g)
     return {
@@ -100,3 +107,15 @@ def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
     if not per_image:
         raise ValueError("no images to average")
     return {name: float(np.mean([m[name] for m in per_image])) for name in METRIC_NAMES}
+
+
+def log_depth_spread(
+    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
+) -> tuple[float, float]:
+    """How much log depth varies across one image: the standard deviations of the prediction's
+    and the ground truth's log depth over the scored pixels, (pred, truth). Not a paper metric:
+    it tells a flat map from a wrong one. A map whose log depth varies less than the scene's
+    (an uncertain network regresses towards its training rooms' mean) scores a worse SI log
+    even where it orders near and far correctly. Same inputs and errors as `compute_metrics`."""
+    p, g = _scored_pixels(pred_depth, gt_depth, protocol)
+    return float(np.std(np.log(p))), float(np.std(np.log(g)))

@@ -9,7 +9,7 @@ from depth.checkpoint import save_checkpoint
 from depth.data import open_dataset
 from depth.data.folder import write_frame, write_manifest
 from depth.evaluate import PAPER_TABLE1, evaluate, figure_rows, format_table
-from depth.metrics import EIGEN_CROP, PAPER, compute_metrics, mean_metrics
+from depth.metrics import EIGEN_CROP, PAPER, compute_metrics, log_depth_spread, mean_metrics
 
 from .conftest import REAL_RGBD
 
@@ -27,16 +27,22 @@ def test_scores_are_the_metrics_of_the_inference_path(weights, learnable_folders
     assert report["frames"] == len(dataset) == 4 and report["skipped"] == 0
     assert set(report["results"]) == {"coarse", "coarse + fine", "mean-depth baseline"}
     by_hand = {"coarse": [], "coarse + fine": [], "mean-depth baseline": []}
+    spreads = {name: [] for name in by_hand}
     for index in range(len(dataset)):
         sample = dataset[index]
         prediction = model.predict(sample.image)
-        by_hand["coarse"].append(compute_metrics(prediction.coarse, sample.depth, EIGEN_CROP))
-        by_hand["coarse + fine"].append(compute_metrics(prediction.fine, sample.depth, EIGEN_CROP))
         # the stored mean map is 2 m everywhere, so the baseline predicts 2 m at every pixel
-        by_hand["mean-depth baseline"].append(compute_metrics(np.full(sample.depth.shape, 2.0), sample.depth, EIGEN_CROP))
+        maps = {"coarse": prediction.coarse, "coarse + fine": prediction.fine,
+                "mean-depth baseline": np.full(sample.depth.shape, 2.0)}
+        for name, depth_map in maps.items():
+            by_hand[name].append(compute_metrics(depth_map, sample.depth, EIGEN_CROP))
+            spreads[name].append(log_depth_spread(depth_map, sample.depth, EIGEN_CROP))
     for name, rows in by_hand.items():
         for metric, value in mean_metrics(rows).items():
             assert report["results"][name][metric] == pytest.approx(value, rel=1e-5), (name, metric)
+        predicted, truth = np.mean(spreads[name], axis=0)
+        assert report["spread"][name] == pytest.approx(predicted / truth, rel=1e-5), name
+    assert report["spread"]["mean-depth baseline"] == pytest.approx(0.0, abs=1e-9)  # a constant map has none
 
 
 def test_frames_without_scored_depth_are_skipped_and_counted(weights, tmp_path):
@@ -47,6 +53,8 @@ def test_frames_without_scored_depth_are_skipped_and_counted(weights, tmp_path):
     model = depth.load_model(weights, device="cpu")
     report = evaluate(model, open_dataset("folder", str(tmp_path / "d")), PAPER, progress=False)
     assert (report["frames"], report["skipped"]) == (1, 1)
+    assert report["spread"]["coarse"] is None  # a flat wall's depth does not vary: no spread to compare
+    assert "Depth spread" in format_table(report) and "coarse -," in format_table(report)
 
 
 def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_path, capsys):
@@ -64,6 +72,7 @@ def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_pa
     assert verdict["helps"] == (verdict["si_log_fine"] <= verdict["si_log_coarse"])
     assert verdict["si_log_coarse"] == report["results"]["coarse"]["si_log"]
     assert f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it" in printed
+    assert f"coarse + fine {report['spread']['coarse + fine']:.2f}" in printed.split("Depth spread")[1]
     assert report["flip_average"] and "flip averaging" in printed  # the maps users get, by default
     assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(learnable_folders[1]),
                 "--json", str(out), "--device", "cpu", "--no-flip-average"]) == 0

@@ -3,7 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from depth.metrics import EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, evaluation_mask, mean_metrics
+from depth.metrics import (
+    EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+)
 
 
 def test_values_computed_by_hand():
@@ -37,6 +39,18 @@ def test_si_log_ignores_global_scale_and_others_do_not():
     a, b = compute_metrics(pred, gt), compute_metrics(pred * 2.0, gt)
     assert b["si_log"] == pytest.approx(a["si_log"])
     assert b["abs_rel"] > a["abs_rel"] + 0.5
+
+
+def test_log_depth_spread_tells_a_flat_map_and_ignores_scale():
+    rng = np.random.default_rng(2)
+    gt = rng.uniform(0.5, 8, (48, 64))
+    gt[0, :5] = 0.0  # not scored
+    truth = np.log(gt[gt > 0]).std()
+    flat = np.sqrt(gt) * 3.0  # log depth at half the scene's variation, any scale
+    assert log_depth_spread(flat, gt) == pytest.approx((0.5 * truth, truth))
+    assert log_depth_spread(np.full_like(gt, 2.0), gt) == pytest.approx((0.0, truth))
+    with pytest.raises(ValueError, match="must be equal"):
+        log_depth_spread(gt[:10], gt)
 
 
 def test_eigen_crop_and_range():
