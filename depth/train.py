@@ -40,7 +40,9 @@ from .anatomy import record_layers
 from .checkpoint import load_checkpoint, save_checkpoint
 from .efficientnet import pretrained_state
 from .data import FrameSource, open_dataset
-from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
+from .data.augment import (
+    AUGMENTATIONS, AugmentParams, augment, identity_params, output_targets, random_params,
+)
 from .data.pool import TensorPool, check_pool_fits
 from .loss import scale_invariant_loss
 from .metrics import compute_metrics, mean_metrics
@@ -92,6 +94,7 @@ class TrainConfig:
     pick: str = "last"  # each stage's output: its "last" weights, or those that scored best on "val" (SI log)
     lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
+    augment: str = "paper"  # "paper" (section 3.3), or "photometric": the paper's plus saturation, contrast, gamma, shading
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
     compile: bool = False  # torch.compile the networks, and the renderer of big synthetic pools (CUDA)
@@ -270,7 +273,7 @@ def check_options(cfg: TrainConfig) -> None:
     if not 0 <= cfg.dropout < 1:
         problems.append(f"--dropout must be in [0, 1), got {cfg.dropout}")
     for name, value, choices in (("lr_decay", cfg.lr_decay, LR_DECAYS), ("pick", cfg.pick, ("last", "val")),
-                                 ("optimizer", cfg.optimizer, OPTIMIZERS)):
+                                 ("optimizer", cfg.optimizer, OPTIMIZERS), ("augment", cfg.augment, AUGMENTATIONS)):
         if value not in choices:
             problems.append(f"unknown {flag(name)} {value!r}; choose one of {', '.join(choices)}")
     if problems:
@@ -380,7 +383,7 @@ def draw_batches(
     generator = _generator(cfg.seed, stage_index, draw, device)
     steps, batch = STEPS_PER_DRAW, cfg.batch_size
     indices = torch.randint(len(frames), (steps, batch), generator=generator, device=device)
-    params = random_params(steps * batch, generator)
+    params = random_params(steps * batch, generator, AUGMENTATIONS[cfg.augment])
     mine = (torch.arange(steps, device=device)[:, None] * batch
             + torch.arange(rank, batch, world, device=device)).flatten()
     outputs = prepare(*frames.frames(indices.flatten()[mine]), params[mine])

@@ -187,6 +187,7 @@ def test_synth_rejects_bad_options_with_a_message(tmp_path, capsys, options, mes
     (["--train-frames", "-5"], "--train-frames must not be negative"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--optimizer", "lbfgs"], "unknown --optimizer 'lbfgs'; choose one of sgd, adamw"),
+    (["--augment", "heavy"], "unknown --augment 'heavy'; choose one of paper, photometric"),
 ])
 def test_train_rejects_senseless_options_before_any_work(tmp_path, capsys, options, message):
     out = tmp_path / "run"
