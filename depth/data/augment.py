@@ -6,10 +6,11 @@ nearest neighbours, so no depth is ever blended across an object edge or into a 
 scaling touches only the image. Test time uses the same code with the identity parameters:
 the centre crop, as in the paper's test protocol.
 
-Beyond the paper, `PHOTOMETRIC` also randomises saturation, contrast, gamma and a smooth
-shading field over the image (the image only). They are for training on rendered rooms: a
+Beyond the paper, `AUGMENTATIONS["photometric"]` also randomises saturation, contrast, gamma and a
+smooth shading field over the image (the image only). They are for training on rendered rooms: a
 network that learns there how bright a surface is, or how a renderer shades it, has learned
-something a real photo does not keep, and these draws make such cues unreliable.
+something a real photo does not keep, and these draws make such cues unreliable. Tried once
+on the default network (README, model card): better on synthetic rooms, worse on real frames.
 
 Also here: `output_targets`, which brings a 304x228 depth crop down to the network's 74x55
 output grid.
@@ -36,9 +37,9 @@ class AugmentConfig:
 
     saturation: blend towards the pixel's grey (0) or away from it (> 1). contrast: scale
     about the image's mean. gamma: the exponent on [0, 1] values, drawn log-uniformly.
-    shading: the standard deviation of the log gain of a smooth brightness field (a
-    SHADING_GRID field, interpolated bilinearly over the crop): 0.3 makes one part of the
-    image about 35% brighter or darker than another.
+    shading: the standard deviation of the log gains of a smooth brightness field (drawn on a
+    SHADING_GRID, interpolated bilinearly over the crop): at 0.3, two thirds of the grid's
+    gains lie within x/÷ 1.35.
     """
 
     min_scale: float = 1.0
