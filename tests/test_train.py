@@ -354,3 +354,18 @@ def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnabl
         net.coarse.fc6.bias[:4] = 10.0  # live, and the maps stay finite
     results = validate(net, frames, torch.device("cpu"))
     assert results["coarse6_live"] == 4 / 16 and set(results) == {"coarse", "fine", "coarse6_live"}
+
+
+def test_augment_photometric_changes_the_training_images_and_nothing_else():
+    from depth.data.pool import TensorPool
+    from depth.train import draw_batches, prepare_batch
+
+    generator = torch.Generator().manual_seed(0)
+    frames = TensorPool(torch.randint(0, 256, (6, 3, 240, 320), dtype=torch.uint8, generator=generator),
+                        torch.rand(6, 240, 320, generator=generator) * 4 + 1)
+    drawn = {name: draw_batches(frames, prepare_batch, TrainConfig(batch_size=2, augment=name), 0, 0,
+                                torch.device("cpu"))
+             for name in ("paper", "photometric")}
+    (paper_images, paper_target, paper_valid), (images, target, valid) = drawn["paper"], drawn["photometric"]
+    assert torch.equal(target, paper_target) and torch.equal(valid, paper_valid)  # same frames, crops, flips
+    assert images.shape == paper_images.shape and (images - paper_images).abs().mean() > 0.02
