@@ -164,6 +164,33 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from .contrast import fit_contrast, set_contrast
+    from .data import open_dataset
+
+    try:
+        if args.clear:
+            set_contrast(args.weights, None)
+            print(f"{args.weights}: contrast removed, the maps are as the network makes them", file=sys.stderr)
+            return 0
+        if args.frames < 1:
+            raise ValueError(f"--frames must be at least 1, got {args.frames}")
+        dataset = open_dataset(args.data, args.data_path, args.split)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWeightsWarning)
+            model = load_model(args.weights, device=args.device)
+        fitted = fit_contrast(model, dataset, args.frames)
+        where = f"{fitted['frames']} frames of {args.data} {args.split}"
+        set_contrast(args.weights, fitted, fitted_on=where)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name in ("coarse", "fine"):
+        print(f"{name}: spread {fitted['spread'][name]:.3f} of the truth's -> contrast x{fitted[name]:.4f}")
+    print(f"wrote the contrast into {args.weights} (fitted on {where})", file=sys.stderr)
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from .synthetic import write_folder
 
@@ -295,6 +322,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="set the default output: coarse + fine, or the coarse map alone where "
                         "the fine stage scores worse (see evaluate's report)")
     export.set_defaults(run=_export)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit how far the maps are stretched about their mean log depth (in place)",
+        description="Measure how much the network's maps vary against the truth on held-out frames "
+        "(default: 256 frames of the synthetic val split; never use the frames you test on) and store "
+        "the inverse in the checkpoint's info, so its maps vary as much as the scenes (depth/contrast.py). "
+        "Only the checkpoint's info is rewritten; the weights stay as they are.",
+    )
+    calibrate.add_argument("weights", help="checkpoint to calibrate, rewritten in place")
+    calibrate.add_argument("--data", default="synthetic", help="dataset name (default: synthetic)")
+    calibrate.add_argument("--data-path", default=None, help="file or folder the dataset reads")
+    calibrate.add_argument("--split", default="val", help="split to fit on (default: val)")
+    calibrate.add_argument("--frames", type=int, default=256, help="frames to fit on (default: 256)")
+    calibrate.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    calibrate.add_argument("--clear", action="store_true", help="remove the stored contrast instead")
+    calibrate.set_defaults(run=_calibrate)
 
     synth = commands.add_parser(
         "synth", help="render synthetic rooms as a folder dataset (RGB + 16-bit depth PNGs)",

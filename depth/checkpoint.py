@@ -159,6 +159,27 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
     return net.eval(), info
 
 
+def load_info(path: str | Path) -> dict[str, Any]:
+    """The info dict of checkpoint `path` (CheckpointError for any problem with the file)."""
+    path = Path(path)
+    _, metadata = _read(path)
+    try:
+        info = json.loads(metadata.get("info", "{}"))
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path} has invalid info: {error}") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"checkpoint {path} has invalid info: {info!r} is not a dict")
+    return info
+
+
+def replace_info(path: str | Path, info: dict[str, Any]) -> None:
+    """Rewrite checkpoint `path` with `info` (JSON-serialisable) in place of its info; the
+    weights, config and parts stay exactly as they are. Atomic: a crash leaves the old file."""
+    path = Path(path)
+    tensors, metadata = _read(path)
+    _write(path, tensors, {**metadata, "info": json.dumps(info)})
+
+
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files a checkpoint consists of: `path`, then its parts (if it was split)."""
     path = Path(path)

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint
+from .contrast import contrast_factors, stretch
 from .data import FRAME_HEIGHT, FRAME_WIDTH
 from .images import ImageSource, load_rgb, resize_rgb
 from .model import (
@@ -119,6 +120,7 @@ class DepthModel:
         self.info = dict(info or {})
         self.weights_path = weights_path
         self.flip_average = flip_average
+        self.contrast = contrast_factors(self.info)  # {"coarse", "fine"}: 1.0 leaves the maps as made
 
     @property
     def trained(self) -> bool:
@@ -138,7 +140,11 @@ class DepthModel:
         untrained_fine = "fine" not in self.info.get("stages", ("coarse", "fine"))
         why = "its fine stage is untrained" if untrained_fine else "its fine stage scored worse"
         output = "" if self.output == "fine" else f"; default output: the coarse map ({why})"
-        return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}"
+        contrast = ""
+        if set(self.contrast.values()) != {1.0}:
+            contrast = ("; maps stretched about their mean log depth x" + "/".join(f"{f:.2f}" for f in self.contrast.values())
+                        + " (coarse/fine, contrast fitted on " + self.info.get("contrast_fitted_on", "held-out frames") + ")")
+        return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}{contrast}"
 
     def predict(self, image: ImageSource) -> Prediction:
         """Depth for one photo: a path, a PIL image or an (H, W, 3) uint8 array."""
@@ -173,14 +179,15 @@ class DepthModel:
     @torch.inference_mode()
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, 228, 304) inputs in [0, 1] -> (coarse, fine) log depth, (B, 1, 55, 74) each:
-        the network's maps, averaged with those of the mirrored inputs if `flip_average`."""
+        the network's maps, averaged with those of the mirrored inputs if `flip_average`, then
+        stretched about their mean by the checkpoint's contrast factors (`depth.contrast`)."""
         batch = torch.cat([inputs, inputs.flip(-1)]) if self.flip_average else inputs
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             coarse_log, fine_log = self.net(batch)
-        if not self.flip_average:
-            return coarse_log, fine_log
-        n = len(inputs)
-        return tuple((m[:n].float() + m[n:].float().flip(-1)) / 2 for m in (coarse_log, fine_log))
+        if self.flip_average:
+            n = len(inputs)
+            coarse_log, fine_log = ((m[:n].float() + m[n:].float().flip(-1)) / 2 for m in (coarse_log, fine_log))
+        return stretch(coarse_log, self.contrast["coarse"]), stretch(fine_log, self.contrast["fine"])
 
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         if not rgb.flags.writeable:  # e.g. Gradio's webcam frames; torch wants writable memory
@@ -200,6 +207,10 @@ def load_model(
     """
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     net, info = load_checkpoint(path)
+    try:
+        contrast_factors(info)
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
     model = DepthModel(net, device=device, info=info, weights_path=path, flip_average=flip_average)
     if not model.trained:
         warnings.warn(model.describe(), UntrainedWeightsWarning, stacklevel=2)
