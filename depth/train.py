@@ -44,7 +44,7 @@ from .data.augment import (
     AUGMENTATIONS, AugmentParams, augment, identity_params, output_targets, random_params,
 )
 from .data.pool import TensorPool, check_pool_fits
-from .loss import scale_invariant_loss
+from .loss import scale_invariant_loss, spread_loss
 from .metrics import compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
 from .predict import resolve_device
@@ -94,6 +94,7 @@ class TrainConfig:
     pick: str = "last"  # each stage's output: its "last" weights, or those that scored best on "val" (SI log)
     lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
+    loss_spread: float = 0.0  # weight of depth.loss.spread_loss beside the paper's loss (0: the paper's loss alone)
     augment: str = "paper"  # "paper" (section 3.3), or "photometric": the paper's plus saturation, contrast, gamma, shading
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
@@ -189,6 +190,8 @@ def main(cfg: TrainConfig) -> Path:
             torch.manual_seed(_seed(cfg.seed, stage_index, step) + rank)  # dropout masks
             prediction = stage_forward(stage, model, coarse, images, bf16)
             loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
+            if cfg.loss_spread:
+                loss = loss + cfg.loss_spread * spread_loss(prediction[:, 0], target, valid)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             factor = lr_factor(cfg.lr_decay, step, total_steps)  # from the step alone: resumes exactly
@@ -266,7 +269,7 @@ def check_options(cfg: TrainConfig) -> None:
         if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size:
             problems.append(f"{flag(name)} {getattr(cfg, name)} is less than one batch (--batch-size "
                             f"{cfg.batch_size}): the stage would train for no step")
-    for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone",
+    for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone", "loss_spread",
                  "lr_coarse_conv", "lr_coarse_fc", "lr_coarse_fc6", "lr_fine_outer", "lr_fine_middle"):
         if not getattr(cfg, name) >= 0:  # also catches NaN
             problems.append(f"{flag(name)} must not be negative, got {getattr(cfg, name)}")

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 import depth
 from depth.__main__ import main as cli
 from depth.model import EigenDepthNet, ModelConfig
-from depth.train import TrainConfig, main as train
+from depth.train import TrainConfig, check_options, main as train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -354,6 +354,19 @@ def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnabl
         net.coarse.fc6.bias[:4] = 10.0  # live, and the maps stay finite
     results = validate(net, frames, torch.device("cpu"))
     assert results["coarse6_live"] == 4 / 16 and set(results) == {"coarse", "fine", "coarse6_live"}
+
+
+def test_loss_spread_adds_the_spread_term_to_the_training_loss(learnable_folders, tmp_path):
+    def first_loss(weight):
+        cfg = _config(learnable_folders, tmp_path / f"spread{weight}", coarse_samples=4, fine_samples=4,
+                      loss_spread=weight, log_every=1)
+        train(cfg)
+        return next(row["loss"] for row in _rows(Path(cfg.out)) if row["kind"] == "train")
+
+    # the same first batch and weights: the loss grows by the (positive) spread term of a random net
+    assert first_loss(10.0) > first_loss(0.0) + 1e-4
+    with pytest.raises(ValueError, match="--loss-spread must not be negative"):
+        check_options(TrainConfig(loss_spread=-1.0))
 
 
 def test_augment_photometric_changes_the_training_images_and_nothing_else():
