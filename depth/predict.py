@@ -20,6 +20,11 @@ the mean (in log depth) of the two predictions, the mirrored one flipped back. A
 is still a room, so this averages away some of the network's left-right errors: it lowered SI
 log on the synthetic test split from 0.171 to 0.167 for the default weights (README, model
 card), for the cost of a batch of two. `flip_average=False` gives the paper's single pass.
+
+Last, where the checkpoint stores contrast factors (`python -m depth calibrate`, see
+`depth.contrast`), each map is stretched about its own mean log depth by its factor, before
+the resampling of step 3: the maps then vary as much as held-out rooms of the training world,
+and their scale stays as the network predicted it.
 """
 
 from __future__ import annotations
@@ -142,8 +147,8 @@ class DepthModel:
         output = "" if self.output == "fine" else f"; default output: the coarse map ({why})"
         contrast = ""
         if set(self.contrast.values()) != {1.0}:
-            contrast = ("; maps stretched about their mean log depth x" + "/".join(f"{f:.2f}" for f in self.contrast.values())
-                        + " (coarse/fine, contrast fitted on " + self.info.get("contrast_fitted_on", "held-out frames") + ")")
+            contrast = (f"; maps stretched x{self.contrast['coarse']:.2f} coarse, x{self.contrast['fine']:.2f} fine "
+                        f"(contrast fitted on {self.info.get('contrast_fitted_on', 'held-out frames')})")
         return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}{contrast}"
 
     def predict(self, image: ImageSource) -> Prediction:
