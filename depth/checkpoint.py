@@ -121,12 +121,12 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
         fields = json.loads(metadata["config"])
         fields.setdefault("fine_padding", "zeros")  # checkpoints from before the field was zero-padded
         config = ModelConfig(**fields)
-        info = json.loads(metadata.get("info", "{}"))
         part_names = json.loads(metadata.get("parts", "[]"))
         if not (isinstance(part_names, list) and all(isinstance(n, str) and "/" not in n for n in part_names)):
             raise ValueError(f"parts must be a list of file names, got {part_names!r}")
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
+    info = _parse_info(metadata, path)
     for name in part_names:
         part, part_metadata = _read(path.parent / name, f"part of checkpoint {path.name}:")
         own_name = part_metadata.get("part_name", name)  # older split files do not record it
@@ -160,16 +160,11 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
 
 
 def load_info(path: str | Path) -> dict[str, Any]:
-    """The info dict of checkpoint `path` (CheckpointError for any problem with the file)."""
+    """The info dict of checkpoint `path`, read from its header alone (CheckpointError for any
+    problem with the file)."""
     path = Path(path)
-    _, metadata = _read(path)
-    try:
-        info = json.loads(metadata.get("info", "{}"))
-    except ValueError as error:
-        raise CheckpointError(f"checkpoint {path} has invalid info: {error}") from None
-    if not isinstance(info, dict):
-        raise CheckpointError(f"checkpoint {path} has invalid info: {info!r} is not a dict")
-    return info
+    _, metadata = _read(path, with_tensors=False)
+    return _parse_info(metadata, path)
 
 
 def replace_info(path: str | Path, info: dict[str, Any]) -> None:
@@ -183,12 +178,24 @@ def replace_info(path: str | Path, info: dict[str, Any]) -> None:
 def checkpoint_files(path: str | Path) -> list[Path]:
     """The files a checkpoint consists of: `path`, then its parts (if it was split)."""
     path = Path(path)
-    _, metadata = _read(path)
+    _, metadata = _read(path, with_tensors=False)
     return [path] + [path.parent / name for name in json.loads(metadata.get("parts", "[]"))]
 
 
-def _read(path: Path, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of one of our safetensors files; CheckpointError names the file."""
+def _parse_info(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(metadata.get("info", "{}"))
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path} has invalid info: {error}") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"checkpoint {path} has invalid info: {info!r} is not a dict")
+    return info
+
+
+def _read(path: Path, what: str = "checkpoint", with_tensors: bool = True,
+          ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors ({} unless `with_tensors`) and metadata of one of our safetensors files;
+    CheckpointError names the file."""
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a folder, not a checkpoint file")
     if not path.is_file():
@@ -196,7 +203,7 @@ def _read(path: Path, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor]
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
+            tensors = {key: f.get_tensor(key) for key in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(
             f"{what} {path} is not a readable safetensors file (truncated or corrupt?): {error}"
