@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from depth import DepthModel
 
-BACKBONE_NAMES = {"eigen": "paper network", "efficientnet-lite0": "ImageNet-pretrained coarse"}
+BACKBONE_NAMES = {"eigen": "paper network", "efficientnet-lite0": "ImageNet-pretrained coarse",
+                  "efficientnet-lite2": "ImageNet-pretrained coarse (Lite2)"}
 
 
 def network_name(model: DepthModel) -> str:

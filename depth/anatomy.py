@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .efficientnet import STAGES, EfficientNetLite0
+from .efficientnet import VARIANTS, EfficientNetLite
 from .model import INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_WIDTH, EigenDepthNet
 
 
@@ -145,8 +145,8 @@ def coarse7_components(
 def _taps(net: EigenDepthNet) -> list[tuple[str, str, str, nn.Module, bool]]:
     """(name, stack, operation, module whose output is the layer's, reads the module's input)."""
     coarse, fine = net.coarse, net.fine
-    if isinstance(coarse.features, EfficientNetLite0):
-        taps = _lite0_taps(coarse.features)
+    if isinstance(coarse.features, EfficientNetLite):
+        taps = _efficientnet_taps(coarse.features)
     else:
         taps = _eigen_taps(coarse.features)
     fc6, fc7 = coarse.fc6, coarse.fc7
@@ -175,12 +175,12 @@ def _eigen_taps(features: nn.Sequential) -> list[tuple[str, str, str, nn.Module,
             for index, group in enumerate(groups, start=1)]
 
 
-def _lite0_taps(features: EfficientNetLite0) -> list[tuple[str, str, str, nn.Module, bool]]:
-    """The stem and the seven stages of EfficientNet-Lite0 (each ends at its last block)."""
+def _efficientnet_taps(features: EfficientNetLite) -> list[tuple[str, str, str, nn.Module, bool]]:
+    """The stem and the seven stages of an EfficientNet-Lite (each ends at its last block)."""
     stem = features._conv_stem
     taps = [("stem", "coarse", f"{_describe(stem)}, batch norm, ReLU6", features._bn0, False)]
     first = 0
-    for index, (repeats, kernel, stride, expansion, _) in enumerate(STAGES, start=1):
+    for index, (repeats, kernel, stride, expansion, _) in enumerate(VARIANTS[features.variant].stages, start=1):
         blocks = "block" if repeats == 1 else "blocks"
         operation = (f"{repeats} inverted-bottleneck {blocks}, depthwise {kernel}x{kernel}"
                      + (f" stride {stride}" if stride > 1 else "") + f", expansion {expansion}")

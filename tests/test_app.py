@@ -318,7 +318,8 @@ def test_the_header_names_the_weights(model, small_net):
 
 
 def test_with_two_networks_the_page_offers_a_choice_and_each_endpoint_takes_it(model, small_net, room, tmp_path):
-    from demo.networks import as_networks, network_name
+    from demo.networks import BACKBONE_NAMES, as_networks, network_name
+    from depth.model import BACKBONES
 
     other = DepthModel(EigenDepthNet(ModelConfig(fc_width=16)).eval(), device="cpu", info={"trained": True})
     networks = {"paper network": model, "another": other}
@@ -327,6 +328,7 @@ def test_with_two_networks_the_page_offers_a_choice_and_each_endpoint_takes_it(m
     assert radio.visible and [choice[0] for choice in radio.choices] == ["paper network", "another"]
     assert not next(b for b in build_app(model).blocks.values() if getattr(b, "elem_id", None) == "network").visible
     assert network_name(model) == "paper network" and list(as_networks(model)) == ["paper network"]
+    assert set(BACKBONE_NAMES) == set(BACKBONES)  # every backbone a checkpoint can hold has a name on the page
 
     work = PhotoDepth(networks, EXAMPLES, OutputFolders(tmp_path / "out"))
     first, second = work.predict(room), work.predict(room, network="another")

@@ -1,6 +1,7 @@
-"""The ImageNet-pretrained EfficientNet-Lite0 backbone: weights from the installed package,
-checked; the same outputs as the package's own model; map sizes; training with it."""
+"""The ImageNet-pretrained EfficientNet-Lite0 and -Lite2 backbones: weights from the installed
+packages, checked; the same outputs as the packages' own model; map sizes; training with them."""
 
+import dataclasses
 import importlib.util
 
 import pytest
@@ -8,29 +9,35 @@ import torch
 
 from depth import efficientnet
 from depth.checkpoint import load_checkpoint, save_checkpoint
-from depth.efficientnet import EfficientNetLite0, pretrained_state
+from depth.efficientnet import VARIANTS, EfficientNetLite, pretrained_state
 from depth.model import INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_WIDTH, EigenDepthNet, ModelConfig
 from depth.train import TrainConfig, initial_network
 
 
-def test_stride_32_map_of_the_network_input():
-    net = EfficientNetLite0().eval()
+@pytest.mark.parametrize("variant, channels, blocks", [("efficientnet-lite0", 320, 16), ("efficientnet-lite2", 352, 21)])
+def test_stride_32_map_of_the_network_input(variant, channels, blocks):
+    net = EfficientNetLite(variant).eval()
+    assert len(net._blocks) == VARIANTS[variant].blocks == blocks
     with torch.no_grad():
-        assert net(torch.zeros(1, 3, INPUT_HEIGHT, INPUT_WIDTH)).shape == (1, 320, 8, 10)
-        assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 320, 7, 7)
-    coarse = EigenDepthNet(ModelConfig(fc_width=32, backbone="efficientnet-lite0")).eval()
+        assert net(torch.zeros(1, 3, INPUT_HEIGHT, INPUT_WIDTH)).shape == (1, channels, 8, 10)
+        assert net(torch.zeros(1, 3, 224, 224)).shape == (1, channels, 7, 7)
+    coarse = EigenDepthNet(ModelConfig(fc_width=32, backbone=variant)).eval()
     coarse_map, fine_map = coarse(torch.rand(2, 3, INPUT_HEIGHT, INPUT_WIDTH))
     assert coarse_map.shape == fine_map.shape == (2, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
-    assert coarse.coarse.fc6.in_features == 320 * 8 * 10
+    assert coarse.coarse.fc6.in_features == channels * 8 * 10
+    with pytest.raises(ValueError, match="efficientnet-lite0, efficientnet-lite2"):
+        EfficientNetLite("efficientnet-lite9")
 
 
-def test_weights_match_the_packages_own_model():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_weights_match_the_packages_own_model(variant):
     reference = pytest.importorskip("efficientnet_lite_pytorch")
-    ours = EfficientNetLite0()
-    ours.load_state_dict(pretrained_state())  # strict: every key maps
-    theirs = reference.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(efficientnet.weights_path()))
+    ours = EfficientNetLite(variant)
+    ours.load_state_dict(pretrained_state(variant))  # strict: every key maps
+    theirs = reference.EfficientNet.from_pretrained(variant, weights_path=str(efficientnet.weights_path(variant)))
     ours.eval(), theirs.eval()
-    x = torch.rand(2, 3, 224, 224) * 2 - 1  # at 224 the package's fixed padding is TensorFlow's "same"
+    size = theirs._global_params.image_size  # at its own size the package's fixed padding is TensorFlow's "same"
+    x = torch.rand(2, 3, size, size) * 2 - 1
     with torch.no_grad():
         expected = theirs._swish(theirs._bn0(theirs._conv_stem(x)))
         for block in theirs._blocks:
@@ -39,12 +46,13 @@ def test_weights_match_the_packages_own_model():
 
 
 def test_a_bad_checksum_and_a_missing_package_are_clear_errors(monkeypatch):
-    monkeypatch.setattr(efficientnet, "WEIGHTS_SHA256", "0" * 64)
+    lite2 = VARIANTS["efficientnet-lite2"]
+    monkeypatch.setitem(VARIANTS, "efficientnet-lite2", dataclasses.replace(lite2, sha256="0" * 64))
     with pytest.raises(ValueError, match="sha256"):
-        efficientnet.weights_path()
-    monkeypatch.setattr(efficientnet, "PACKAGE", "no_such_efficientnet_package")
-    with pytest.raises(ModuleNotFoundError, match="no-such-efficientnet-package==0.1.0"):
-        efficientnet.weights_path()
+        efficientnet.weights_path("efficientnet-lite2")
+    monkeypatch.setitem(VARIANTS, "efficientnet-lite2", dataclasses.replace(lite2, package="no_such_efficientnet_package"))
+    with pytest.raises(ModuleNotFoundError, match="efficientnet-lite2 needs the package no-such-efficientnet-package==0.1.0"):
+        efficientnet.weights_path("efficientnet-lite2")
     assert importlib.util.find_spec("no_such_efficientnet_package") is None
 
 
@@ -62,6 +70,16 @@ def test_a_new_run_starts_from_imagenet_with_frozen_batch_norm_and_early_blocks(
         initial_network(TrainConfig(fc_width=32, frozen_blocks=2))  # the paper net has no blocks to freeze
     with pytest.raises(ValueError, match="0 to 16"):
         initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite0", frozen_blocks=17))
+
+
+def test_lite2_starts_from_its_own_imagenet_weights():
+    net = initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite2", frozen_blocks=15))
+    features = net.coarse.features
+    last = pretrained_state("efficientnet-lite2")["_blocks.20._project_conv.weight"]
+    assert torch.equal(features._blocks[20]._project_conv.weight, last)
+    assert not features._blocks[14]._project_conv.weight.requires_grad and features._blocks[15]._project_conv.weight.requires_grad
+    with pytest.raises(ValueError, match="0 to 21"):
+        initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite2", frozen_blocks=22))
 
 
 def test_checkpoints_record_the_backbone_and_load_strictly(tmp_path):
