@@ -24,10 +24,10 @@ SYNTHETIC_TEST = "synthetic test, 300"
 REAL_FRAMES = "7 real RGB-D frames"
 # (network as the app names it, data, the report of the shipped weights on that data)
 MEASURED = (
-    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "lite0-ft-cont" / "ship-lite0-syn-flip.json"),
-    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "lite0-ft-cont" / "ship-lite0-real-flip.json"),
-    ("paper network", SYNTHETIC_TEST, TRAINING / "paper-cont" / "ship-paper-syn-flip.json"),
-    ("paper network", REAL_FRAMES, TRAINING / "paper-cont" / "ship-paper-real-flip.json"),
+    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "calibration" / "default-syn-flip.json"),
+    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "calibration" / "default-real-flip.json"),
+    ("paper network", SYNTHETIC_TEST, TRAINING / "calibration" / "paper-syn-flip.json"),
+    ("paper network", REAL_FRAMES, TRAINING / "calibration" / "paper-real-flip.json"),
 )
 ROWS_SHOWN = ("coarse", "coarse + fine")  # of each report
 

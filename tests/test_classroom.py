@@ -17,6 +17,7 @@ from demo.classroom import MAPS, NEEDS_TRUTH, Classroom  # noqa: E402
 from demo.examples import Examples  # noqa: E402
 from demo.feature_maps import picture_grid, template_pictures  # noqa: E402
 from demo.loss_panel import error_figure, loss_readout, readout_table  # noqa: E402
+from demo.networks import network_name  # noqa: E402
 from demo.numbers import MEASURED, numbers_table  # noqa: E402
 from demo.ui import build_app  # noqa: E402
 from depth.evaluate import PAPER_TABLE1  # noqa: E402
@@ -133,6 +134,16 @@ def test_the_numbers_put_the_paper_beside_the_measured_rows():
     assert row["SI log"].item() == report["results"]["coarse + fine"]["si_log"]
     assert (table.protocol == "paper").all() and report["protocol"] == "paper"
     assert len(table) == len(PAPER_TABLE1) + 2 * len(MEASURED)
+
+
+def test_the_measured_rows_are_of_the_weights_that_ship():
+    from depth import load_model
+    from depth.predict import SHIPPED_WEIGHTS
+
+    shipped = {network_name(model): model.describe()
+               for model in (load_model(path, device="cpu") for path in SHIPPED_WEIGHTS)}
+    for network, _, path in MEASURED:
+        assert json.loads(path.read_text())["weights"] == shipped[network], path
 
 
 def _handler(app: gr.Blocks, name: str):
