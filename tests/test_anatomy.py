@@ -10,7 +10,7 @@ from torch import nn
 
 from demo.diagram import network_diagram
 from depth.anatomy import coarse7_components, layer_table, record_layers
-from depth.model import EigenDepthNet, ModelConfig
+from depth.model import BACKBONES, EigenDepthNet, ModelConfig
 from depth.visualize import figure_pixels
 
 
@@ -31,11 +31,13 @@ def _step_by_step(net: EigenDepthNet, images: torch.Tensor) -> dict[str, tuple[i
     else:
         x = torch.nn.functional.relu6(features._bn0(features._conv_stem(x)))
         shapes["stem"] = tuple(x.shape[1:])
-        ends = np.cumsum([1, 2, 2, 3, 3, 4, 1]) - 1
+        outputs = [block._project_conv.out_channels for block in features._blocks]
+        stage = 0
         for position, block in enumerate(features._blocks):
             x = block(x)
-            if position in ends:
-                shapes[f"stage {list(ends).index(position) + 1}"] = tuple(x.shape[1:])
+            if position + 1 == len(outputs) or outputs[position + 1] != outputs[position]:  # a stage's last block
+                stage += 1
+                shapes[f"stage {stage}"] = tuple(x.shape[1:])
     hidden = coarse.fc6(x.flatten(1))
     shapes["coarse 6"] = (hidden.shape[1], 1, 1)
     coarse_out = coarse.fc7(torch.relu(hidden)).view(-1, 1, 55, 74)
@@ -50,7 +52,7 @@ def _step_by_step(net: EigenDepthNet, images: torch.Tensor) -> dict[str, tuple[i
     return shapes
 
 
-@pytest.mark.parametrize("backbone", ["eigen", "efficientnet-lite0"])
+@pytest.mark.parametrize("backbone", BACKBONES)
 def test_the_diagram_shows_the_sizes_the_modules_output(backbone):
     torch.manual_seed(0)
     net = EigenDepthNet(ModelConfig(fc_width=32, backbone=backbone)).eval()
