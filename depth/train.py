@@ -77,7 +77,7 @@ class TrainConfig:
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
-    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "-lite2" (ImageNet-pretrained)
+    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "efficientnet-lite2" (ImageNet)
     frozen_blocks: int = 0  # efficientnet-lite*: the stem and this many of its blocks (Lite0 16, Lite2 21) are not trained
     lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
     batch_size: int = 32
