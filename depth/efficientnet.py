@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 @dataclass(frozen=True)
 class Variant:
     """One EfficientNet-Lite size: where its ImageNet weights are and the shape of its stages.
