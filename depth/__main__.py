@@ -132,6 +132,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .evaluate import compare_reports, format_comparison
+
+    try:
+        reports = [json.loads(Path(path).read_text()) for path in (args.first, args.second)]
+        comparison = compare_reports(*reports, row=args.row)
+    except (ValueError, OSError) as error:  # json.JSONDecodeError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_comparison(comparison))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     try:
         net, info = load_checkpoint(args.weights)
@@ -300,6 +313,18 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--figure-frames", type=int, default=4, help="rows of --figure (default: 4)")
     _add_flip_average_option(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    compare = commands.add_parser(
+        "compare", help="two evaluate --json reports on the same frames, compared frame by frame",
+        description="Mean per-frame difference (second - first) of every metric, its standard error "
+        "and on how many frames the second is better: whether two models' gap is more than these "
+        "frames' noise.",
+    )
+    compare.add_argument("first", help="evaluate --json report")
+    compare.add_argument("second", help="evaluate --json report on the same frames")
+    compare.add_argument("--row", default="coarse + fine", choices=["coarse", "coarse + fine", "mean-depth baseline"],
+                         help="which map to compare (default: coarse + fine)")
+    compare.set_defaults(run=_compare)
 
     export = commands.add_parser(
         "export", help="rewrite a checkpoint with another storage type (float16 halves the file)",

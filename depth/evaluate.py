@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .data import DepthDataset
 from .metrics import (
     HIGHER_IS_BETTER, METRIC_NAMES, Protocol, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+    standard_errors,
 )
 from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH
 from .predict import DepthModel
@@ -64,7 +65,11 @@ def evaluate(
 
     Frames with no pixel scored under the protocol are skipped and counted.
     Returns {"protocol", "protocol_description", "weights", "frames", "skipped", "results":
-    {row name: {metric: value}}, "spread": {row name: ratio}, "fine_stage": ...}. A row's spread
+    {row name: {metric: value}}, "standard_error": {row name: {metric: value or None}},
+    "per_frame": [{"frame": name, row name: {metric: value}}], "spread": {row name: ratio},
+    "fine_stage": ...}. The standard errors say how much the means could move with other
+    frames of the same kind (`metrics.standard_errors`); per_frame lets two reports on the same
+    frames be compared frame by frame. A row's spread
     is its maps' standard deviation of log depth, mean over frames, over the same mean of the
     ground truth's (`metrics.log_depth_spread`): 1 when the maps vary as much as the scenes,
     below 1 when they are flatter; None when no frame's ground truth varies.
@@ -75,6 +80,7 @@ def evaluate(
     if baseline is not None:
         rows["mean-depth baseline"] = []
     spreads: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
+    per_frame: list[dict[str, Any]] = []
     skipped = 0
     with tqdm(total=count, desc="evaluating", unit="frame", disable=not progress) as bar:
         for start in range(0, count, batch_size):
@@ -90,8 +96,10 @@ def evaluate(
                 maps = {"coarse": prediction.coarse, "coarse + fine": prediction.fine}
                 if mean is not None:
                     maps["mean-depth baseline"] = mean.fine
+                per_frame.append({"frame": sample.name})
                 for name, depth_map in maps.items():
-                    rows[name].append(compute_metrics(depth_map, sample.depth, protocol))
+                    per_frame[-1][name] = compute_metrics(depth_map, sample.depth, protocol)
+                    rows[name].append(per_frame[-1][name])
                     spreads[name].append(log_depth_spread(depth_map, sample.depth, protocol))
     if not rows["coarse"]:
         raise ValueError(f"no frame has ground truth scored under protocol {protocol.name!r}")
@@ -104,7 +112,8 @@ def evaluate(
     return {
         "protocol": protocol.name, "protocol_description": protocol.description,
         "weights": model.describe(), "flip_average": model.flip_average, "frames": count - skipped, "skipped": skipped,
-        "results": results, "spread": spread, "fine_stage": fine_stage_verdict(results, model.output),
+        "results": results, "standard_error": {name: standard_errors(per_image) for name, per_image in rows.items()},
+        "per_frame": per_frame, "spread": spread, "fine_stage": fine_stage_verdict(results, model.output),
     }
 
 
@@ -116,6 +125,48 @@ def fine_stage_verdict(results: dict[str, dict[str, float]], output: str) -> dic
     helps = fine <= coarse
     return {"si_log_coarse": coarse, "si_log_fine": fine, "helps": helps, "output": output,
             "output_is_better": helps == (output == "fine")}
+
+
+def compare_reports(before: dict[str, Any], after: dict[str, Any], row: str = "coarse + fine") -> dict[str, Any]:
+    """Two `evaluate` reports on the same frames, compared frame by frame (paired).
+
+    For each metric of `row`: the mean over frames of after - before ("difference") and its
+    standard error (of the per-frame differences), and on how many frames `after` is better.
+    Pairing removes what the frames share (some rooms are harder for every model), so it
+    resolves smaller gaps than the two reports' own standard errors. Raises ValueError when
+    a report has no per-frame rows or the row, or when the frames differ.
+    """
+    tables = []
+    for name, report in (("first", before), ("second", after)):
+        if not report.get("per_frame"):
+            raise ValueError(f"the {name} report has no per-frame rows (written before 2026-12-05?): evaluate again")
+        frames = {frame["frame"]: frame for frame in report["per_frame"]}
+        if any(row not in frame for frame in frames.values()):
+            raise ValueError(f"the {name} report has no row {row!r}")
+        tables.append(frames)
+    if tables[0].keys() != tables[1].keys():
+        raise ValueError(f"the reports score different frames ({len(tables[0])} and {len(tables[1])}; "
+                         f"{len(tables[0].keys() ^ tables[1].keys())} not in both)")
+    names = sorted(tables[0])
+    differences = [{m: tables[1][n][row][m] - tables[0][n][row][m] for m in METRIC_NAMES} for n in names]
+    errors = standard_errors(differences)
+    better = {m: sum((d[m] > 0) == (m in HIGHER_IS_BETTER) and d[m] != 0 for d in differences) for m in METRIC_NAMES}
+    return {"row": row, "frames": len(names), "before": before.get("weights"), "after": after.get("weights"),
+            "difference": mean_metrics(differences), "standard_error": errors, "after_better_on": better}
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """A compare_reports result as a Markdown table: difference, its standard error, frames better."""
+    lines = [f"Row: {comparison['row']}; {comparison['frames']} frames, paired",
+             f"First: {comparison['before']}", f"Second: {comparison['after']}", "",
+             "| metric | second - first | ± standard error | second better on |", "|---|---|---|---|"]
+    for m in METRIC_NAMES:
+        error = comparison["standard_error"][m]
+        lines.append(f"| {m} ({'higher' if m in HIGHER_IS_BETTER else 'lower'} is better) | "
+                     f"{comparison['difference'][m]:+.4f} | {'-' if error is None else f'{error:.4f}'} | "
+                     f"{comparison['after_better_on'][m]} of {comparison['frames']} |")
+    lines += ["", "A difference within about twice its standard error is not told apart by these frames."]
+    return "\n".join(lines)
 
 
 def figure_rows(model: DepthModel, dataset: DepthDataset, count: int) -> list[dict[str, np.ndarray]]:
@@ -143,12 +194,19 @@ def format_table(report: dict[str, Any]) -> str:
         "|" + "---|" * len(header),
         "| " + " | ".join(arrows) + " |",
     ]
+    errors = report.get("standard_error", {})  # reports written before 2026-12-05 have none
     for name, metrics in report["results"].items():
         lines.append(f"| {name} (ours) | " + " | ".join(f"{metrics[m]:.3f}" for m in METRIC_NAMES) + " |")
+        if name in errors and None not in errors[name].values():
+            lines.append("| ± standard error | " + " | ".join(f"{errors[name][m]:.3f}" for m in METRIC_NAMES) + " |")
     for name, values in PAPER_TABLE1.items():
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " | - |")
     lines.append("")
     lines.append("Paper rows: NYU Depth v2 test set (654 frames), the paper's protocol; compare like with like.")
+    if errors:
+        lines.append("± standard error: of the mean over frames, how far a row could move with other frames of "
+                     "the same kind; a gap between two models under about twice it is not told apart by these "
+                     "frames (compare their per_frame rows in the JSON, paired).")
     if report.get("spread"):  # reports written before 2026-12-03 have none
         ratios = ", ".join(f"{name} {'-' if ratio is None else f'{ratio:.2f}'}" for name, ratio in report["spread"].items())
         lines.append(f"Depth spread (the maps' standard deviation of log depth over the ground truth's, "

@@ -109,6 +109,17 @@ def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
     return {name: float(np.mean([m[name] for m in per_image])) for name in METRIC_NAMES}
 
 
+def standard_errors(per_image: list[dict[str, float]]) -> dict[str, float | None]:
+    """How far each of `mean_metrics` could move with other images of the same kind: the
+    standard error of the mean over images (sample standard deviation / sqrt(n)); None for
+    fewer than two images. Two models scored on the same images differ by less than this
+    noise when their gap is under about twice it (compare them per image, paired)."""
+    if len(per_image) < 2:
+        return {name: None for name in METRIC_NAMES}
+    n = len(per_image)
+    return {name: float(np.std([m[name] for m in per_image], ddof=1) / np.sqrt(n)) for name in METRIC_NAMES}
+
+
 def log_depth_spread(
     pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
 ) -> tuple[float, float]:

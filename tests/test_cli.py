@@ -231,7 +231,7 @@ def test_help_names_every_command_and_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     top = capsys.readouterr().out
-    assert "{predict,train,evaluate,export,calibrate,synth,stats}" in top and "predict|train|evaluate" not in top
+    assert "{predict,train,evaluate,compare,export,calibrate,synth,stats}" in top and "predict|train|evaluate" not in top
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     train_help = " ".join(capsys.readouterr().out.split())

@@ -8,8 +8,8 @@ from depth.__main__ import main as cli
 from depth.checkpoint import save_checkpoint
 from depth.data import open_dataset
 from depth.data.folder import write_frame, write_manifest
-from depth.evaluate import PAPER_TABLE1, evaluate, figure_rows, format_table
-from depth.metrics import EIGEN_CROP, PAPER, compute_metrics, log_depth_spread, mean_metrics
+from depth.evaluate import PAPER_TABLE1, compare_reports, evaluate, figure_rows, format_table
+from depth.metrics import EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, log_depth_spread, mean_metrics
 
 from .conftest import REAL_RGBD
 
@@ -37,9 +37,14 @@ def test_scores_are_the_metrics_of_the_inference_path(weights, learnable_folders
         for name, depth_map in maps.items():
             by_hand[name].append(compute_metrics(depth_map, sample.depth, EIGEN_CROP))
             spreads[name].append(log_depth_spread(depth_map, sample.depth, EIGEN_CROP))
+    assert [frame["frame"] for frame in report["per_frame"]] == [dataset[i].name for i in range(len(dataset))]
     for name, rows in by_hand.items():
         for metric, value in mean_metrics(rows).items():
             assert report["results"][name][metric] == pytest.approx(value, rel=1e-5), (name, metric)
+            per_frame = [frame[name][metric] for frame in report["per_frame"]]
+            np.testing.assert_allclose(per_frame, [row[metric] for row in rows], rtol=1e-5)
+            error = np.std(per_frame, ddof=1) / np.sqrt(len(per_frame))
+            assert report["standard_error"][name][metric] == pytest.approx(error, rel=1e-6, abs=1e-12)
         predicted, truth = np.mean(spreads[name], axis=0)
         assert report["spread"][name] == pytest.approx(predicted / truth, rel=1e-5), name
     assert report["spread"]["mean-depth baseline"] == pytest.approx(0.0, abs=1e-9)  # a constant map has none
@@ -74,9 +79,53 @@ def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_pa
     assert f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it" in printed
     assert f"coarse + fine {report['spread']['coarse + fine']:.2f}" in printed.split("Depth spread")[1]
     assert report["flip_average"] and "flip averaging" in printed  # the maps users get, by default
+    error = report["standard_error"]["coarse + fine"]["si_log"]
+    assert "| ± standard error |" in printed and f" {error:.3f} |" in printed.split("coarse + fine (ours)")[1]
     assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path", str(learnable_folders[1]),
                 "--json", str(out), "--device", "cpu", "--no-flip-average"]) == 0
     assert "one pass, as in the paper" in capsys.readouterr().out and not json.loads(out.read_text())["flip_average"]
+
+
+def _report(weights: str, frames: dict[str, float]) -> dict:
+    """A stand-in evaluate report: per-frame rows whose every metric is the given value."""
+    return {"weights": weights, "per_frame": [{"frame": name, "coarse + fine": dict.fromkeys(METRIC_NAMES, value)}
+                                              for name, value in frames.items()]}
+
+
+def test_compare_pairs_the_frames_of_two_reports():
+    first = _report("A", {"a": 0.30, "b": 0.20, "c": 0.25})
+    second = _report("B", {"c": 0.24, "a": 0.28, "b": 0.20})  # listed in another order: matched by name
+    comparison = compare_reports(first, second)
+    assert comparison["frames"] == 3 and (comparison["before"], comparison["after"]) == ("A", "B")
+    differences = [-0.02, 0.0, -0.01]
+    assert comparison["difference"]["si_log"] == pytest.approx(np.mean(differences))
+    assert comparison["standard_error"]["si_log"] == pytest.approx(np.std(differences, ddof=1) / np.sqrt(3))
+    # lower SI log is better: B wins on a and c, ties on b; higher delta1 is better: B loses on a and c
+    assert comparison["after_better_on"]["si_log"] == 2 and comparison["after_better_on"]["delta1"] == 0
+    with pytest.raises(ValueError, match="different frames"):
+        compare_reports(first, _report("C", {"a": 0.3, "b": 0.2}))
+    with pytest.raises(ValueError, match="no per-frame rows"):
+        compare_reports({"results": {}}, second)
+    with pytest.raises(ValueError, match="no row 'coarse'"):
+        compare_reports(first, second, row="coarse")
+
+
+def test_compare_from_the_command_line(weights, learnable_folders, tmp_path, capsys):
+    reports = [tmp_path / "flip.json", tmp_path / "one-pass.json"]
+    for out, flip in zip(reports, ("--flip-average", "--no-flip-average")):
+        assert cli(["evaluate", "--weights", str(weights), "--data", "folder", "--data-path",
+                    str(learnable_folders[1]), "--json", str(out), "--device", "cpu", flip]) == 0
+    capsys.readouterr()
+    assert cli(["compare", *map(str, reports), "--row", "coarse"]) == 0
+    printed = capsys.readouterr().out
+    comparison = compare_reports(*(json.loads(path.read_text()) for path in reports), row="coarse")
+    assert "Row: coarse; 4 frames, paired" in printed
+    assert f"| si_log (lower is better) | {comparison['difference']['si_log']:+.4f} |" in printed
+    (tmp_path / "broken.json").write_text("{not json")
+    assert cli(["compare", str(reports[0]), str(tmp_path / "broken.json")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert cli(["compare", str(reports[0]), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
 
 
 def test_figure4_of_the_first_frames(weights, learnable_folders, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 
 from depth.metrics import (
     EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+    standard_errors,
 )
 
 
@@ -85,6 +86,14 @@ def test_errors():
         compute_metrics(diverged, np.ones((4, 4)))
     with pytest.raises(ValueError, match="no images"):
         mean_metrics([])
+
+
+def test_standard_errors_of_the_mean_over_images():
+    rows = [dict.fromkeys(METRIC_NAMES, value) for value in (0.2, 0.3, 0.4)]
+    errors = standard_errors(rows)
+    assert errors["si_log"] == pytest.approx(0.1 / math.sqrt(3))  # sample std 0.1, three images
+    assert set(errors) == set(METRIC_NAMES)
+    assert standard_errors(rows[:1]) == dict.fromkeys(METRIC_NAMES)  # one image: no spread to measure
 
 
 def test_dataset_figure_is_the_mean_over_images():
