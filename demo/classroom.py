@@ -28,7 +28,7 @@ from .examples import Examples
 from .feature_maps import CAPTIONS, feature_pictures, picture_grid, template_pictures
 from .loss_panel import MAX_SCALE, MIN_SCALE, LossReadout, error_figure, loss_readout, readout_table
 from .networks import as_networks, choose
-from .numbers import numbers_table
+from .numbers import numbers_table, real_frames_note
 from .photo import user_errors
 from .views import to_working
 
@@ -171,7 +171,7 @@ def classroom_tab(work: Classroom, network: gr.Radio, upload: gr.File, tab: gr.T
                 f"with `python -m depth evaluate`, every row under the protocol {PAPER.name!r} ({PAPER.description}). "
                 "Data: NYU Depth v2's 654 test frames (the paper's only); 300 frames of this project's synthetic "
                 "test split (rooms training never saw); the 7 real RGB-D frames of the project's sanity set "
-                "(5 NYU, 1 TUM, 1 SUN RGB-D), never trained on. Compare like with like.")
+                "(5 NYU, 1 TUM, 1 SUN RGB-D), never trained on. Compare like with like. " + real_frames_note())
     table = numbers_table()
     gr.Dataframe(table.style.format(precision=3), label="Table 1 and this app", interactive=False,
                  elem_id="numbers", wrap=True,

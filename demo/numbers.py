@@ -48,3 +48,20 @@ def numbers_table(measured: tuple[tuple[str, str, Path], ...] = MEASURED) -> pd.
             values = report["results"][row]
             rows.append([f"{network}: {row}", data, report["protocol"], *(values[name] for name in metrics)])
     return pd.DataFrame(rows, columns=columns)
+
+
+def real_frames_note(measured: tuple[tuple[str, str, Path], ...] = MEASURED) -> str:
+    """How far the real-frame rows could move with other frames: a sentence with the standard
+    error of each network's coarse + fine SI log over the real frames ('' where the reports
+    have none, as those written before 2026-12-05)."""
+    errors = []
+    for network, data, path in measured:
+        if data != REAL_FRAMES or not path.is_file():
+            continue
+        error = json.loads(path.read_text()).get("standard_error", {}).get("coarse + fine", {}).get("si_log")
+        if error is not None:
+            errors.append(f"±{error:.3f} ({network})")
+    if not errors:
+        return ""
+    return (f"Seven real frames are few: the SI log of a coarse + fine row on them could move by about "
+            f"{' and '.join(errors)} (its standard error over the frames) with other rooms of the same kind.")

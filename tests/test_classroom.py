@@ -18,7 +18,7 @@ from demo.examples import Examples  # noqa: E402
 from demo.feature_maps import picture_grid, template_pictures  # noqa: E402
 from demo.loss_panel import error_figure, loss_readout, readout_table  # noqa: E402
 from demo.networks import network_name  # noqa: E402
-from demo.numbers import MEASURED, numbers_table  # noqa: E402
+from demo.numbers import MEASURED, REAL_FRAMES, numbers_table, real_frames_note  # noqa: E402
 from demo.ui import build_app  # noqa: E402
 from depth.evaluate import PAPER_TABLE1  # noqa: E402
 from depth.loss import paper_valid_mask, scale_invariant_loss  # noqa: E402
@@ -134,6 +134,15 @@ def test_the_numbers_put_the_paper_beside_the_measured_rows():
     assert row["SI log"].item() == report["results"]["coarse + fine"]["si_log"]
     assert (table.protocol == "paper").all() and report["protocol"] == "paper"
     assert len(table) == len(PAPER_TABLE1) + 2 * len(MEASURED)
+
+
+def test_the_real_frames_note_gives_each_network_s_standard_error():
+    note = real_frames_note()
+    for network, data, path in MEASURED:
+        if data == REAL_FRAMES:
+            error = json.loads(path.read_text())["standard_error"]["coarse + fine"]["si_log"]
+            assert f"±{error:.3f} ({network})" in note
+    assert real_frames_note(()) == ""  # no report, no claim
 
 
 def test_the_measured_rows_are_of_the_weights_that_ship():
