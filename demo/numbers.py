@@ -63,5 +63,5 @@ def real_frames_note(measured: tuple[tuple[str, str, Path], ...] = MEASURED) -> 
             errors.append(f"±{error:.3f} ({network})")
     if not errors:
         return ""
-    return (f"Seven real frames are few: the SI log of a coarse + fine row on them could move by about "
-            f"{' and '.join(errors)} (its standard error over the frames) with other rooms of the same kind.")
+    return ("Seven real frames are few: with other rooms of the same kind, the SI log of a coarse + fine row "
+            f"on them could move by about its standard error over the frames, {', '.join(errors)}.")
