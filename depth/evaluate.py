@@ -141,6 +141,8 @@ def compare_reports(before: dict[str, Any], after: dict[str, Any], row: str = "c
         if not report.get("per_frame"):
             raise ValueError(f"the {name} report has no per-frame rows (written before 2026-12-05?): evaluate again")
         frames = {frame["frame"]: frame for frame in report["per_frame"]}
+        if len(frames) != len(report["per_frame"]):
+            raise ValueError(f"the {name} report names two frames alike: frames cannot be paired by name")
         if any(row not in frame for frame in frames.values()):
             raise ValueError(f"the {name} report has no row {row!r}")
         tables.append(frames)
@@ -150,7 +152,8 @@ def compare_reports(before: dict[str, Any], after: dict[str, Any], row: str = "c
     names = sorted(tables[0])
     differences = [{m: tables[1][n][row][m] - tables[0][n][row][m] for m in METRIC_NAMES} for n in names]
     errors = standard_errors(differences)
-    better = {m: sum((d[m] > 0) == (m in HIGHER_IS_BETTER) and d[m] != 0 for d in differences) for m in METRIC_NAMES}
+    sign = {m: 1 if m in HIGHER_IS_BETTER else -1 for m in METRIC_NAMES}  # +1: a rise is better
+    better = {m: sum(sign[m] * d[m] > 0 for d in differences) for m in METRIC_NAMES}
     return {"row": row, "frames": len(names), "before": before.get("weights"), "after": after.get("weights"),
             "difference": mean_metrics(differences), "standard_error": errors, "after_better_on": better}
 
@@ -206,7 +209,7 @@ def format_table(report: dict[str, Any]) -> str:
     if errors:
         lines.append("± standard error: of the mean over frames, how far a row could move with other frames of "
                      "the same kind; a gap between two models under about twice it is not told apart by these "
-                     "frames (compare their per_frame rows in the JSON, paired).")
+                     "frames (`python -m depth compare` pairs two reports frame by frame).")
     if report.get("spread"):  # reports written before 2026-12-03 have none
         ratios = ", ".join(f"{name} {'-' if ratio is None else f'{ratio:.2f}'}" for name, ratio in report["spread"].items())
         lines.append(f"Depth spread (the maps' standard deviation of log depth over the ground truth's, "

@@ -112,8 +112,8 @@ def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
 def standard_errors(per_image: list[dict[str, float]]) -> dict[str, float | None]:
     """How far each of `mean_metrics` could move with other images of the same kind: the
     standard error of the mean over images (sample standard deviation / sqrt(n)); None for
-    fewer than two images. Two models scored on the same images differ by less than this
-    noise when their gap is under about twice it (compare them per image, paired)."""
+    fewer than two images. A gap between two models under about twice it is within the noise
+    of these images (`evaluate.compare_reports` pairs them image by image, which resolves more)."""
     if len(per_image) < 2:
         return {name: None for name in METRIC_NAMES}
     n = len(per_image)

@@ -106,6 +106,10 @@ def test_compare_pairs_the_frames_of_two_reports():
         compare_reports(first, _report("C", {"a": 0.3, "b": 0.2}))
     with pytest.raises(ValueError, match="no per-frame rows"):
         compare_reports({"results": {}}, second)
+    twice = _report("D", {"a": 0.3, "b": 0.2, "c": 0.2})
+    twice["per_frame"][2]["frame"] = "a"
+    with pytest.raises(ValueError, match="names two frames alike"):
+        compare_reports(twice, second)
     with pytest.raises(ValueError, match="no row 'coarse'"):
         compare_reports(first, second, row="coarse")
 
