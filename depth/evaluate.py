@@ -3,7 +3,8 @@
 Every frame goes through the one inference path (`DepthModel.predict_batch`), so what is
 scored is exactly what users get: depth at the frame's own resolution. (Eigen et al. upsampled
 their 74x55 output with nearest neighbours; ours is the library's linear resampling in log
-depth.) Metrics are per image over the pixels the protocol scores, averaged over images.
+depth.) Metrics are per image over the pixels the protocol scores, averaged over images, each
+mean with its standard error; `compare_reports` pairs two reports on the same frames.
 
 The mean-depth baseline predicts, for every frame, the training set's mean depth at each
 output cell; a trained checkpoint stores that map, and it runs through the same path.
