@@ -198,10 +198,11 @@ def format_table(report: dict[str, Any]) -> str:
         "|" + "---|" * len(header),
         "| " + " | ".join(arrows) + " |",
     ]
-    errors = report.get("standard_error", {})  # reports written before 2026-12-05 have none
+    # reports written before 2026-12-05 have none; one frame has none to give (None)
+    errors = {name: row for name, row in report.get("standard_error", {}).items() if None not in row.values()}
     for name, metrics in report["results"].items():
         lines.append(f"| {name} (ours) | " + " | ".join(f"{metrics[m]:.3f}" for m in METRIC_NAMES) + " |")
-        if name in errors and None not in errors[name].values():
+        if name in errors:
             lines.append("| ± standard error | " + " | ".join(f"{errors[name][m]:.3f}" for m in METRIC_NAMES) + " |")
     for name, values in PAPER_TABLE1.items():
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " | - |")

@@ -60,6 +60,7 @@ def test_frames_without_scored_depth_are_skipped_and_counted(weights, tmp_path):
     assert (report["frames"], report["skipped"]) == (1, 1)
     assert report["spread"]["coarse"] is None  # a flat wall's depth does not vary: no spread to compare
     assert "Depth spread" in format_table(report) and "coarse -," in format_table(report)
+    assert "standard error" not in format_table(report)  # one frame: no spread over frames to give
 
 
 def test_table_and_json_from_the_command_line(weights, learnable_folders, tmp_path, capsys):
