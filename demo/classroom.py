@@ -167,7 +167,7 @@ def classroom_tab(work: Classroom, network: gr.Radio, upload: gr.File, tab: gr.T
                               elem_id="loss-values", wrap=True, column_widths=["34%", "16%", "50%"])
         errors = gr.Image(label="Per-pixel error", interactive=False, elem_id="loss-errors")
     gr.Markdown("### 4. The numbers\nThe paper's Table 1 (real NYU frames, trained on 120K real frames) beside "
-                "this app's networks (trained on synthetic rooms only), as the README's model card measured them "
+                "this app's networks (trained on synthetic rooms only), as the model card (MODEL_CARD.md) measured them "
                 f"with `python -m depth evaluate`, every row under the protocol {PAPER.name!r} ({PAPER.description}). "
                 "Data: NYU Depth v2's 654 test frames (the paper's only); 300 frames of this project's synthetic "
                 "test split (rooms training never saw); the 7 real RGB-D frames of the project's sanity set "

@@ -1,4 +1,4 @@
-"""The paper's Table 1 beside this project's measured rows (the README's model card), each row
+"""The paper's Table 1 beside this project's measured rows (MODEL_CARD.md), each row
 naming the data and protocol it was measured on.
 
 The measured rows are the JSON reports `python -m depth evaluate --json` wrote for the shipped

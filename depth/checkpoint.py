@@ -56,7 +56,7 @@ def save_checkpoint(
     writes log depth directly (an earlier Lite0 network: SI log 0.402 on the real frames in
     float32, 0.409 with fc7 in 4 bits), and the Lite0 coarse 6 sums 25,600 inputs, whose
     rounding errors moved a network's scale (synthetic test δ<1.25 0.766 with coarse 6 in 8 bits,
-    as in float32; 0.556 in 4 bits: README, model card). max_file_bytes: split into parts of at most this size
+    as in float32; 0.556 in 4 bits: MODEL_CARD.md). max_file_bytes: split into parts of at most this size
     (about: each part's header adds a few kB). Returns `path`, the file to load.
     """
     path = Path(path)

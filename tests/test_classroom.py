@@ -145,6 +145,16 @@ def test_the_real_frames_note_gives_each_network_s_standard_error():
     assert real_frames_note(()) == ""  # no report, no claim
 
 
+def test_what_to_expect_quotes_the_default_s_real_frame_errors():
+    from demo.photo import LIMITS
+
+    network, data, path = MEASURED[1]
+    assert (network, data) == ("ImageNet-pretrained coarse", REAL_FRAMES)
+    default = json.loads(path.read_text())["results"]["coarse + fine"]
+    assert f"off by {round(100 * default['abs_rel'])}% on average" in LIMITS
+    assert f"{round(100 * (1 - default['delta1']))}% of pixels' by more than a quarter" in LIMITS
+
+
 def test_the_measured_rows_are_of_the_weights_that_ship():
     from depth import load_model
     from depth.predict import SHIPPED_WEIGHTS

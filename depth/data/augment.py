@@ -10,7 +10,7 @@ Beyond the paper, `AUGMENTATIONS["photometric"]` also randomises saturation, con
 smooth shading field over the image (the image only). They are for training on rendered rooms: a
 network that learns there how bright a surface is, or how a renderer shades it, has learned
 something a real photo does not keep, and these draws make such cues unreliable. Tried once
-on the default network (README, model card): better on synthetic rooms, worse on real frames.
+on the default network (MODEL_CARD.md): better on synthetic rooms, worse on real frames.
 
 Also here: `output_targets`, which brings a 304x228 depth crop down to the network's 74x55
 output grid.
