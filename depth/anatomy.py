@@ -151,10 +151,8 @@ def _taps(net: EigenDepthNet) -> list[tuple[str, str, str, nn.Module, bool]]:
         taps = _eigen_taps(coarse.features)
     fc6, fc7 = coarse.fc6, coarse.fc7
     dropout = f", dropout {coarse.dropout.p:g}" if coarse.dropout.p else ""
-    channel_dropout = f"channel dropout {coarse.feature_dropout.p:g}, " if coarse.feature_dropout.p else ""
     taps += [
-        ("coarse 6", "coarse", f"{channel_dropout}fully connected {fc6.in_features} → {fc6.out_features}, "
-                               f"ReLU{dropout}", fc6, False),
+        ("coarse 6", "coarse", f"fully connected {fc6.in_features} → {fc6.out_features}, ReLU{dropout}", fc6, False),
         # the coarse net's output, (1, 55, 74): fc7's features reshaped onto the grid
         ("coarse 7", "coarse", f"fully connected {fc7.in_features} → {fc7.out_features}, reshaped to "
                                f"{OUTPUT_WIDTH}×{OUTPUT_HEIGHT}", coarse, False),

@@ -41,23 +41,18 @@ class ModelConfig:
     fine_padding: how fine 2 and 3 pad their 5x5 inputs: "replicate" (edge values; no ring
         along the border) or "zeros" (what the paper's description and the first weights of
         this project used; a zero border draws a thin frame into the fine map).
-    feature_dropout: probability of dropping each whole feature channel of coarse 5 (or the
-        backbone) in training, before coarse 6. Not in the paper (0: none): it makes coarse 6
-        read the layout from many features, not from the few that rendered rooms make strong.
     """
 
     fc_width: int = 4096
     dropout: float = 0.5
     backbone: str = "eigen"
     fine_padding: str = "replicate"
-    feature_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fc_width, int) and self.fc_width > 0):
             raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
-        for name in ("dropout", "feature_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.fine_padding not in ("replicate", "zeros"):
             raise ValueError(f"fine_padding must be replicate or zeros, got {self.fine_padding!r}")
         if self.backbone not in BACKBONES:
@@ -79,14 +74,13 @@ class CoarseNet(nn.Module):
             self.normalize = _Normalize(_RGB_MEAN, _RGB_STD)
             self.features = _eigen_features()
             features = 256 * 6 * 8
-        self.feature_dropout = nn.Dropout2d(config.feature_dropout)
         self.fc6 = nn.Linear(features, config.fc_width)
         self.dropout = nn.Dropout(config.dropout)
         self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.normalize(images)
-        x = self.feature_dropout(self.features(x)).flatten(1)
+        x = self.features(x).flatten(1)
         x = self.dropout(torch.relu(self.fc6(x)))
         return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
 

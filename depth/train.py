@@ -77,7 +77,6 @@ class TrainConfig:
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
-    feature_dropout: float = 0.0  # whole feature channels dropped before coarse 6 (not in the paper; see ModelConfig)
     backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "efficientnet-lite2" (ImageNet)
     frozen_blocks: int = 0  # efficientnet-lite*: the stem and this many of its blocks (Lite0 16, Lite2 21) are not trained
     lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
@@ -274,9 +273,8 @@ def check_options(cfg: TrainConfig) -> None:
                  "lr_coarse_conv", "lr_coarse_fc", "lr_coarse_fc6", "lr_fine_outer", "lr_fine_middle"):
         if not getattr(cfg, name) >= 0:  # also catches NaN
             problems.append(f"{flag(name)} must not be negative, got {getattr(cfg, name)}")
-    for name in ("dropout", "feature_dropout"):
-        if not 0 <= getattr(cfg, name) < 1:
-            problems.append(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+    if not 0 <= cfg.dropout < 1:
+        problems.append(f"--dropout must be in [0, 1), got {cfg.dropout}")
     for name, value, choices in (("lr_decay", cfg.lr_decay, LR_DECAYS), ("pick", cfg.pick, ("last", "val")),
                                  ("optimizer", cfg.optimizer, OPTIMIZERS), ("augment", cfg.augment, AUGMENTATIONS)):
         if value not in choices:
@@ -321,8 +319,7 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
     every process), or the weights of the checkpoint cfg.init (a warm start: any checkpoint
     `depth.load_model` reads, the shipped 8- and 4-bit ones included), loaded strictly."""
     torch.manual_seed(cfg.seed)
-    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone,
-                                    feature_dropout=cfg.feature_dropout))
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone))
     if cfg.init:
         start, _ = load_checkpoint(cfg.init)  # CheckpointError (a ValueError) names the file
         for field, option in (("fc_width", "--fc-width"), ("backbone", "--backbone")):

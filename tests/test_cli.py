@@ -186,7 +186,6 @@ def test_synth_rejects_bad_options_with_a_message(tmp_path, capsys, options, mes
     (["--val-every", "0"], "--val-every must be at least 1"),
     (["--train-frames", "-5"], "--train-frames must not be negative"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
-    (["--feature-dropout", "-0.1"], "--feature-dropout must be in [0, 1)"),
     (["--optimizer", "lbfgs"], "unknown --optimizer 'lbfgs'; choose one of sgd, adamw"),
     (["--augment", "heavy"], "unknown --augment 'heavy'; choose one of paper, photometric"),
 ])

@@ -78,28 +78,6 @@ def test_only_coarse6_has_dropout():
     net = EigenDepthNet()
     dropouts = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Dropout)]
     assert dropouts == ["coarse.dropout"]
-    assert net.coarse.feature_dropout.p == 0.0  # the option beyond the paper is off by default
-    with pytest.raises(ValueError, match="feature_dropout"):
-        ModelConfig(feature_dropout=1.0)
-
-
-def test_feature_dropout_drops_whole_channels_in_training_only():
-    torch.manual_seed(0)
-    plain = EigenDepthNet(ModelConfig(fc_width=8))
-    dropping = EigenDepthNet(ModelConfig(fc_width=8, feature_dropout=0.5))
-    dropping.load_state_dict(plain.state_dict())  # no weights of its own: checkpoints load either way
-    fc6_inputs = []
-    dropping.coarse.fc6.register_forward_pre_hook(lambda m, i: fc6_inputs.append(i[0]))
-    images = torch.rand(2, 3, 228, 304)
-    dropping.train()(images)
-    channels = fc6_inputs[0].view(2, 256, 6 * 8)  # coarse 5's 256 maps of 8x6, flattened for coarse 6
-    dropped = (channels == 0).all(-1)
-    assert 0.3 < dropped.float().mean() < 0.7  # about half of the channels, each wholly
-    kept = ~dropped & (channels != 0).any(-1)
-    features = plain.coarse.features(plain.coarse.normalize(images)).view(2, 256, 48)
-    assert torch.allclose(channels[kept], 2 * features[kept], atol=1e-5)  # the rest scaled by 1 / (1 - p)
-    with torch.no_grad():
-        assert all(torch.equal(a, b) for a, b in zip(dropping.eval()(images), plain.eval()(images)))
 
 
 def test_gradients_reach_every_parameter():
