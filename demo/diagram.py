@@ -1,5 +1,6 @@
 """The two networks drawn as the paper draws them: the coarse stack above, the fine stack below,
-the coarse output feeding the fine stack's concatenation. Built from `depth.anatomy.Layer`s
+the coarse output feeding the fine stack's concatenation (and, where the fine net reads them,
+the backbone's stride-8 and -16 maps feeding its detail layer). Built from `depth.anatomy.Layer`s
 recorded while the network ran, so every label is the module's real operation and output size.
 """
 
@@ -58,6 +59,10 @@ def network_diagram(layers: list[Layer]) -> Figure:
         _arrow(axis, (x7, y7 - h7 - 0.11), (xc, yc + hc + 0.05), colour="#b00020")
         axis.text(xc + 0.02, yc + hc + 0.07, "the coarse output enters the fine net", fontsize=7.5,
                   color="#b00020")
+    for stage in ("stage 3", "stage 5"):  # the backbone maps a fine net may read (fine_reads_backbone)
+        if ("coarse", stage) in centres and ("fine", "detail") in centres:
+            (xs, ys, hs), (xd, yd, hd) = centres["coarse", stage], centres["fine", "detail"]
+            _arrow(axis, (xs, ys - hs - 0.11), (xd, yd + hd + 0.05), colour="#1b7837")
     return figure
 
 

@@ -78,6 +78,8 @@ def record_layers(net: EigenDepthNet, keep: Collection[str] | None = None) -> It
         if name == order[0]:  # a new forward pass
             recording.layers.clear()
             recording.activations.clear()
+        if isinstance(output, tuple):  # the coarse net's (log depth, detail maps for the fine net)
+            output = output[0]
         if output.ndim == 2:  # a fully connected layer
             output = output[:, :, None, None]
         if keep is None or name in keep:
@@ -157,7 +159,14 @@ def _taps(net: EigenDepthNet) -> list[tuple[str, str, str, nn.Module, bool]]:
         ("coarse 7", "coarse", f"fully connected {fc7.in_features} → {fc7.out_features}, reshaped to "
                                f"{OUTPUT_WIDTH}×{OUTPUT_HEIGHT}", coarse, False),
         ("fine 1", "fine", f"{_describe(fine.conv1)}, ReLU, {_describe(fine.pool1)}", fine.pool1, False),
-        ("concat", "fine", "fine 1's maps + the coarse 7 output", fine.conv2, True),
+    ]
+    concat = "fine 1's maps + the coarse 7 output"
+    if hasattr(fine, "detail"):
+        taps.append(("detail", "fine", f"the backbone's stride-8 and stride-16 maps at the output cells, "
+                                       f"{_describe(fine.detail)}, ReLU", fine.detail, False))
+        concat += " + the detail maps"
+    taps += [
+        ("concat", "fine", concat, fine.conv2, True),
         ("fine 2", "fine", f"{_describe(fine.conv2)}, ReLU", fine.conv2, False),
         ("fine 3", "fine", f"{_describe(fine.conv3)}, linear: log depth", fine.conv3, False),
     ]

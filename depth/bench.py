@@ -84,11 +84,13 @@ def _forward_seconds(net: torch.nn.Module, inputs: torch.Tensor, repeats: int) -
 
 
 def model_alone(stage: str, batch_size: int, steps: int, device: torch.device, compile: bool,
-                fc_width: int = 4096, repeats: int = 5, backbone: str = "eigen", bf16: bool | None = None) -> float:
+                fc_width: int = 4096, repeats: int = 5, backbone: str = "eigen", bf16: bool | None = None,
+                fine_reads_backbone: bool = False) -> float:
     """Samples/s of forward + backward + SGD step on one fixed batch: under bf16 autocast with
     channels-last memory if `bf16` (None: where they pay, as in training, train.bf16_pays),
     else float32. The backbone is random-initialised (its speed does not depend on weights)."""
-    net = EigenDepthNet(ModelConfig(fc_width=fc_width, backbone=backbone)).to(device)
+    config = ModelConfig(fc_width=fc_width, backbone=backbone, fine_reads_backbone=fine_reads_backbone)
+    net = EigenDepthNet(config).to(device)
     images = torch.rand(batch_size, 3, INPUT_HEIGHT, INPUT_WIDTH, device=device)
     frames = (images * 255).to(torch.uint8)
     depth = torch.rand(batch_size, INPUT_HEIGHT, INPUT_WIDTH, device=device) * 5 + 0.5

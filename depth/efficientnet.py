@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,18 @@ class Variant:
     def blocks(self) -> int:
         """MBConv blocks in all."""
         return sum(stage[0] for stage in self.stages)
+
+    @property
+    def detail_blocks(self) -> tuple[int, int]:
+        """The blocks that end stage 3 (stride 8) and stage 5 (stride 16): the maps the fine net
+        can read (ModelConfig.fine_reads_backbone)."""
+        ends = list(itertools.accumulate(stage[0] for stage in self.stages))
+        return ends[2] - 1, ends[4] - 1
+
+    @property
+    def detail_channels(self) -> int:
+        """Channels of the detail_blocks' maps together (Lite0: 40 + 112)."""
+        return self.stages[2][-1] + self.stages[4][-1]
 
 
 VARIANTS = {
@@ -124,10 +137,17 @@ class EfficientNetLite(nn.Module):
         self._blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_keeping(x)[0]
+
+    def forward_keeping(self, x: torch.Tensor, keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(the stride-32 map, the outputs of the blocks indexed in `keep`, in that order)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        kept = {}
+        for index, block in enumerate(self._blocks):
             x = block(x)
-        return x
+            if index in keep:
+                kept[index] = x
+        return x, [kept[index] for index in keep]
 
     def train(self, mode: bool = True) -> EfficientNetLite:
         """Batch norm stays frozen: its layers keep eval mode (ImageNet statistics) in training."""

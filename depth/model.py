@@ -9,9 +9,11 @@ small border. The coarse net's fully connected output is defined on the same gri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .efficientnet import VARIANTS, EfficientNetLite
@@ -41,12 +43,17 @@ class ModelConfig:
     fine_padding: how fine 2 and 3 pad their 5x5 inputs: "replicate" (edge values; no ring
         along the border) or "zeros" (what the paper's description and the first weights of
         this project used; a zero border draws a thin frame into the fine map).
+    fine_reads_backbone: fine 2 also reads the pretrained backbone's stride-8 and stride-16
+        maps, sampled at the output cells (efficientnet-lite backbones only). Not in the paper:
+        its successor (Eigen & Fergus, ICCV 2015) feeds scale 1's features into scale 2 the
+        same way. The fine net's own 63 maps see 9x9 pixels; these see the photo's objects.
     """
 
     fc_width: int = 4096
     dropout: float = 0.5
     backbone: str = "eigen"
     fine_padding: str = "replicate"
+    fine_reads_backbone: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fc_width, int) and self.fc_width > 0):
@@ -57,10 +64,14 @@ class ModelConfig:
             raise ValueError(f"fine_padding must be replicate or zeros, got {self.fine_padding!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        if self.fine_reads_backbone and self.backbone not in VARIANTS:
+            raise ValueError(f"fine_reads_backbone needs an efficientnet-lite backbone, not {self.backbone!r}")
 
 
 class CoarseNet(nn.Module):
-    """Global coarse-scale network: (B, 3, 228, 304) in [0, 1] -> log depth (B, 1, 55, 74).
+    """Global coarse-scale network: (B, 3, 228, 304) in [0, 1] -> (log depth (B, 1, 55, 74),
+    detail maps for the fine net: [] unless config.fine_reads_backbone, else the backbone's
+    stride-8 and stride-16 maps, Lite0: (B, 40, 29, 38) and (B, 112, 15, 19)).
 
     Features from the configured backbone, then the paper's coarse 6 and 7."""
 
@@ -70,6 +81,7 @@ class CoarseNet(nn.Module):
             self.normalize = _Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # as the ImageNet weights expect
             self.features = EfficientNetLite(config.backbone)  # -> 10x8, Lite0: 320 * 8 * 10 = 25600 features
             features = VARIANTS[config.backbone].features * 8 * 10
+            self.detail_blocks = VARIANTS[config.backbone].detail_blocks if config.fine_reads_backbone else ()
         else:
             self.normalize = _Normalize(_RGB_MEAN, _RGB_STD)
             self.features = _eigen_features()
@@ -78,11 +90,14 @@ class CoarseNet(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = self.normalize(images)
-        x = self.features(x).flatten(1)
-        x = self.dropout(torch.relu(self.fc6(x)))
-        return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
+        if isinstance(self.features, EfficientNetLite):
+            x, detail = self.features.forward_keeping(x, self.detail_blocks)
+        else:
+            x, detail = self.features(x), []
+        x = self.dropout(torch.relu(self.fc6(x.flatten(1))))
+        return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH), detail
 
 
 def _eigen_features() -> nn.Sequential:
@@ -107,22 +122,50 @@ def _eigen_features() -> nn.Sequential:
 class FineNet(nn.Module):
     """Local fine-scale network: refines the coarse log depth with image detail.
 
-    forward(images (B, 3, 228, 304) in [0, 1], coarse_log_depth (B, 1, 55, 74)) -> (B, 1, 55, 74).
+    forward(images (B, 3, 228, 304) in [0, 1], coarse_log_depth (B, 1, 55, 74), detail maps
+    (CoarseNet's: [] or the backbone's stride-8 and -16 maps)) -> log depth (B, 1, 55, 74).
+
+    detail_channels: the detail maps' channels together; 0 (the paper): the net reads none.
+    Otherwise they are sampled at the centres of the output cells, mixed by a 1x1 convolution
+    into DETAIL_MAPS maps and appended to fine 2's input after the coarse map.
     """
 
-    def __init__(self, padding: str = "replicate") -> None:
+    DETAIL_MAPS = 32
+
+    def __init__(self, padding: str = "replicate", detail_channels: int = 0) -> None:
         super().__init__()
         self.normalize = _Normalize()
         self.conv1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # fine 1: -> 148x110
         self.pool1 = nn.MaxPool2d(2)  # -> 74x55
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=5, padding=2, padding_mode=padding)  # fine 2, after the concat
+        inputs = 64
+        if detail_channels:
+            self.detail = nn.Conv2d(detail_channels, self.DETAIL_MAPS, kernel_size=1)
+            inputs += self.DETAIL_MAPS
+        self.conv2 = nn.Conv2d(inputs, 64, kernel_size=5, padding=2, padding_mode=padding)  # fine 2, after the concat
         self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2, padding_mode=padding)  # fine 3: linear
 
-    def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor,
+                detail: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         x = self.pool1(torch.relu(self.conv1(self.normalize(images))))
         x = torch.cat([x, coarse_log_depth.to(x.dtype)], dim=1)
+        if hasattr(self, "detail"):
+            sampled = torch.cat([_at_output_cells(maps, images.shape[-1] / maps.shape[-1]) for maps in detail], dim=1)
+            x = torch.cat([x, torch.relu(self.detail(sampled.to(x.dtype)))], dim=1)
         x = torch.relu(self.conv2(x))
         return self.conv3(x)
+
+
+def _at_output_cells(maps: torch.Tensor, stride: float) -> torch.Tensor:
+    """(B, C, h, w) maps of `stride` input pixels per cell -> (B, C, 55, 74), bilinearly
+    sampled at the centres of the output cells (input x = 4j + 5.5, see OUTPUT_OFFSET), taking
+    map cell u to be centred at input x = stride * (u + 0.5)."""
+    def positions(cells: int, size: int) -> torch.Tensor:
+        centres = OUTPUT_OFFSET + OUTPUT_STRIDE * (torch.arange(cells, device=maps.device) + 0.5)
+        return 2 * (centres / stride - 0.5) / (size - 1) - 1  # grid_sample's [-1, 1], align_corners
+    rows, columns = positions(OUTPUT_HEIGHT, maps.shape[-2]), positions(OUTPUT_WIDTH, maps.shape[-1])
+    grid = torch.stack(torch.meshgrid(columns, rows, indexing="xy"), dim=-1)  # (55, 74, [x, y])
+    grid = grid.to(maps.dtype).expand(maps.shape[0], -1, -1, -1)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 class EigenDepthNet(nn.Module):
@@ -137,11 +180,12 @@ class EigenDepthNet(nn.Module):
         super().__init__()
         self.config = config
         self.coarse = CoarseNet(config)
-        self.fine = FineNet(config.fine_padding)
+        detail_channels = VARIANTS[config.backbone].detail_channels if config.fine_reads_backbone else 0
+        self.fine = FineNet(config.fine_padding, detail_channels)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        coarse = self.coarse(images)
-        return coarse, self.fine(images, coarse)
+        coarse, detail = self.coarse(images)
+        return coarse, self.fine(images, coarse, detail)
 
 
 class _Normalize(nn.Module):

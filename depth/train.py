@@ -80,8 +80,9 @@ class TrainConfig:
     backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "efficientnet-lite2" (ImageNet)
     frozen_blocks: int = 0  # efficientnet-lite*: the stem and this many of its blocks (Lite0 16, Lite2 21) are not trained
     lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
+    fine_reads_backbone: bool = False  # efficientnet-lite*: fine 2 also reads the backbone's stride-8 and -16 maps (not the paper's)
     batch_size: int = 32
-    coarse_samples: int = 2_000_000
+    coarse_samples: int = 2_000_000  # 0 with --init: keep its coarse net and train the fine stage alone
     fine_samples: int = 1_500_000
     lr_coarse_conv: float = 0.001  # coarse 1-5
     lr_coarse_fc: float = 0.1  # coarse 6-7
@@ -149,8 +150,10 @@ def main(cfg: TrainConfig) -> Path:
     for stage_index, stage in enumerate(STAGES):
         if state is not None and stage_index < state["stage"]:
             continue
+        if stage == "coarse" and not cfg.coarse_samples:
+            continue  # the coarse net of --init, as it is
         trained = net.coarse if stage == "coarse" else net.fine
-        if stage == "fine" and cfg.pick == "val":  # refine the coarse net that validated best
+        if stage == "fine" and cfg.pick == "val" and cfg.coarse_samples:  # refine the coarse net that validated best
             if world > 1:
                 dist.barrier()  # rank 0 has written it
             net.coarse.load_state_dict(load_checkpoint(run / OUTPUT_FILES["coarse"])[0].coarse.state_dict())
@@ -266,9 +269,11 @@ def check_options(cfg: TrainConfig) -> None:
         if getattr(cfg, name) < 1:
             problems.append(f"{flag(name)} must be at least 1, got {getattr(cfg, name)}")
     for name in ("coarse_samples", "fine_samples"):
-        if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size:
+        skipped = name == "coarse_samples" and cfg.coarse_samples == 0 and cfg.init
+        if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size and not skipped:
             problems.append(f"{flag(name)} {getattr(cfg, name)} is less than one batch (--batch-size "
-                            f"{cfg.batch_size}): the stage would train for no step")
+                            f"{cfg.batch_size}): the stage would train for no step"
+                            + (" (0 skips it only with --init)" if name == "coarse_samples" else ""))
     for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone", "loss_spread",
                  "lr_coarse_conv", "lr_coarse_fc", "lr_coarse_fc6", "lr_fine_outer", "lr_fine_middle"):
         if not getattr(cfg, name) >= 0:  # also catches NaN
@@ -319,7 +324,8 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
     every process), or the weights of the checkpoint cfg.init (a warm start: any checkpoint
     `depth.load_model` reads, the shipped 8- and 4-bit ones included), loaded strictly."""
     torch.manual_seed(cfg.seed)
-    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone))
+    net = EigenDepthNet(ModelConfig(fc_width=cfg.fc_width, dropout=cfg.dropout, backbone=cfg.backbone,
+                                    fine_reads_backbone=cfg.fine_reads_backbone))
     if cfg.init:
         start, _ = load_checkpoint(cfg.init)  # CheckpointError (a ValueError) names the file
         for field, option in (("fc_width", "--fc-width"), ("backbone", "--backbone")):
@@ -327,11 +333,27 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
             if theirs != ours:
                 raise ValueError(f"{cfg.init}: its {field} is {theirs}, the run's {ours}; "
                                  f"pass {option} {theirs} to start from it")
-        net.load_state_dict(start.state_dict())
+        if start.config.fine_reads_backbone and not cfg.fine_reads_backbone:
+            raise ValueError(f"{cfg.init}: its fine net reads the backbone's maps; pass --fine-reads-backbone")
+        net.load_state_dict(grown_state(start.state_dict(), net.state_dict()))
     elif cfg.backbone in VARIANTS:
         net.coarse.features.load_state_dict(pretrained_state(cfg.backbone))  # ImageNet weights, from the installed package
     freeze_backbone(net, cfg)  # a bad frozen_blocks is an error before any work
     return net
+
+
+def grown_state(start: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict `new` (a network's) taking every weight from `start`, a network without the
+    fine net's detail maps when `new` has them: fine 2's weights on those extra inputs are zero,
+    so the grown network computes exactly what `start` did, and its detail conv keeps its own
+    (random) weights. Otherwise `start` itself, loaded strictly."""
+    conv2 = "fine.conv2.weight"
+    if set(new) - set(start) != {"fine.detail.weight", "fine.detail.bias"}:
+        return start
+    grown = new | start
+    grown[conv2] = torch.zeros_like(new[conv2])
+    grown[conv2][:, : start[conv2].shape[1]] = start[conv2]
+    return grown
 
 
 def freeze_backbone(net: EigenDepthNet, cfg: TrainConfig) -> None:
@@ -366,10 +388,10 @@ def stage_forward(
     first, without gradients, and `model` is the fine net."""
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
         if stage == "coarse":
-            return model(images)
+            return model(images)[0]
         with torch.no_grad():
-            coarse_log_depth = coarse(images)
-        return model(images, coarse_log_depth)
+            coarse_log_depth, detail = coarse(images)
+        return model(images, coarse_log_depth, detail)
 
 
 def draw_batches(
@@ -489,8 +511,8 @@ def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict
                 {"params": list(net.coarse.fc6.parameters()), "lr": cfg.lr_coarse_fc6 or cfg.lr_coarse_fc},
                 {"params": list(net.coarse.fc7.parameters()), "lr": cfg.lr_coarse_fc}]
     outer = [*net.fine.conv1.parameters(), *net.fine.conv3.parameters()]
-    return [{"params": outer, "lr": cfg.lr_fine_outer},
-            {"params": list(net.fine.conv2.parameters()), "lr": cfg.lr_fine_middle}]
+    middle = [*net.fine.conv2.parameters(), *(net.fine.detail.parameters() if hasattr(net.fine, "detail") else ())]
+    return [{"params": outer, "lr": cfg.lr_fine_outer}, {"params": middle, "lr": cfg.lr_fine_middle}]
 
 
 def _seed(seed: int, stage_index: int, counter: int) -> int:

@@ -125,3 +125,15 @@ def test_usage_weights_leave_dead_units_out():
     assert abs(abs(np.corrcoef(components[0].ravel(), column)[0, 1]) - 1) < 1e-4
     with pytest.raises(ValueError, match="one value per unit"):
         coarse7_components(net, usage=torch.ones(3))
+
+
+def test_a_fine_net_reading_the_backbone_shows_its_detail_layer():
+    net = EigenDepthNet(ModelConfig(fc_width=32, backbone="efficientnet-lite0", fine_reads_backbone=True))
+    layers = layer_table(net)
+    names = [layer.name for layer in layers]
+    assert names[names.index("fine 1") + 1: names.index("fine 2")] == ["detail", "concat"]
+    by_name = {layer.name: layer for layer in layers}
+    assert by_name["detail"].size == "32 × 74×55" and by_name["concat"].channels == 96
+    assert by_name["detail"].operation.startswith("the backbone's stride-8 and stride-16 maps")
+    texts = [text.get_text() for text in network_diagram(layers).axes[0].texts]
+    assert "detail" in texts and "32 × 74×55" in texts

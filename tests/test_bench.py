@@ -27,6 +27,8 @@ def test_training_and_renderer_speeds_are_positive(small_net):
     for bf16 in (False, True):
         assert bench.model_alone("coarse", batch_size=2, steps=1, device=CPU, compile=False, fc_width=16, repeats=1,
                                  backbone="efficientnet-lite0", bf16=bf16) > 0
+        assert bench.model_alone("fine", batch_size=2, steps=1, device=CPU, compile=False, fc_width=16, repeats=1,
+                                 backbone="efficientnet-lite0", bf16=bf16, fine_reads_backbone=True) > 0
     speed = bench.renderer_speed(CPU, batch_size=1, repeats=1)
     assert speed["fps"] > 0 and speed["first_call_s"] > 0
 

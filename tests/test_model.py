@@ -139,3 +139,38 @@ def test_old_checkpoints_keep_their_zero_padding(tmp_path):
     assert ModelConfig().fine_padding == "replicate"  # new networks
     with pytest.raises(ValueError, match="fine_padding"):
         ModelConfig(fine_padding="reflect-ish")
+
+
+def test_the_fine_net_can_read_the_backbone_s_stride_8_and_16_maps():
+    net = EigenDepthNet(ModelConfig(fc_width=16, backbone="efficientnet-lite0", fine_reads_backbone=True)).eval()
+    shapes = {}
+    net.fine.detail.register_forward_hook(lambda m, i, o: shapes.__setitem__("detail", tuple(o.shape[1:])))
+    net.fine.conv2.register_forward_pre_hook(lambda m, i: shapes.__setitem__("concat", tuple(i[0].shape[1:])))
+    with torch.no_grad():
+        coarse, detail = net.coarse(torch.rand(2, 3, 228, 304))
+        outputs = net(torch.rand(2, 3, 228, 304))
+    assert [tuple(m.shape) for m in detail] == [(2, 40, 29, 38), (2, 112, 15, 19)]  # Lite0 blocks 4 and 10
+    assert shapes == {"detail": (32, 55, 74), "concat": (63 + 1 + 32, 55, 74)}
+    assert [tuple(o.shape) for o in outputs] == [(2, 1, 55, 74)] * 2
+    # without the field the coarse net hands over nothing, and the paper's backbone cannot
+    assert EigenDepthNet(ModelConfig(fc_width=16, backbone="efficientnet-lite0")).coarse(
+        torch.rand(1, 3, 228, 304))[1] == []
+    with pytest.raises(ValueError, match="fine_reads_backbone needs an efficientnet-lite backbone"):
+        ModelConfig(fine_reads_backbone=True)
+
+
+def test_detail_maps_are_sampled_at_the_output_cells_centres():
+    from depth.model import _at_output_cells
+
+    for stride in (8, 16):
+        height, width = -(-228 // stride), -(-304 // stride)
+        centres_x = stride * (torch.arange(width) + 0.5)  # input x of each map cell's centre
+        centres_y = stride * (torch.arange(height) + 0.5)
+        maps = torch.stack([centres_x.expand(height, width), centres_y[:, None].expand(height, width)])[None]
+        sampled = _at_output_cells(maps, stride)[0]
+        x, y = 3.5 + 4 * torch.arange(74) + 2, 3.5 + 4 * torch.arange(55) + 2  # output cell centres
+        inside_x = (x >= centres_x[0]) & (x <= centres_x[-1])  # outside: the border's value
+        inside_y = (y >= centres_y[0]) & (y <= centres_y[-1])
+        assert torch.allclose(sampled[0, 0, inside_x], x[inside_x], atol=1e-3)
+        assert torch.allclose(sampled[1, inside_y, 0], y[inside_y], atol=1e-3)
+        assert torch.allclose(sampled[0, 0, ~inside_x], centres_x[0].where(x[~inside_x] < 100, centres_x[-1]))

@@ -383,3 +383,46 @@ def test_augment_photometric_changes_the_training_images_and_nothing_else():
     (paper_images, paper_target, paper_valid), (images, target, valid) = drawn["paper"], drawn["photometric"]
     assert torch.equal(target, paper_target) and torch.equal(valid, paper_valid)  # same frames, crops, flips
     assert images.shape == paper_images.shape and (images - paper_images).abs().mean() > 0.02
+
+
+def test_init_grows_a_network_to_read_the_backbone_and_starts_where_it_was(tmp_path):
+    from depth.checkpoint import save_checkpoint
+    from depth.model import EigenDepthNet, ModelConfig
+    from depth.train import TrainConfig, initial_network
+
+    torch.manual_seed(7)
+    start = EigenDepthNet(ModelConfig(fc_width=32, backbone="efficientnet-lite0")).eval()
+    path = save_checkpoint(tmp_path / "start.safetensors", start, {"trained": True})
+    options = dict(fc_width=32, backbone="efficientnet-lite0", init=str(path))
+    grown = initial_network(TrainConfig(**options, fine_reads_backbone=True)).eval()
+    assert grown.fine.conv2.in_channels == 96 and grown.fine.detail.weight.abs().sum() > 0
+    images = torch.rand(2, 3, 228, 304)
+    with torch.no_grad():
+        for before, after in zip(start(images), grown(images)):
+            assert torch.allclose(before, after, atol=1e-5)
+    # a network that reads the backbone cannot shrink back
+    path = save_checkpoint(tmp_path / "grown.safetensors", grown, {"trained": True})
+    with pytest.raises(ValueError, match="--fine-reads-backbone"):
+        initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite0", init=str(path)))
+
+
+def test_coarse_samples_0_trains_the_fine_stage_of_an_init_alone(tmp_path, capsys):
+    from depth.__main__ import main as cli
+    from depth.checkpoint import load_checkpoint, save_checkpoint
+    from depth.model import EigenDepthNet, ModelConfig
+
+    torch.manual_seed(3)
+    start = EigenDepthNet(ModelConfig(fc_width=32, backbone="efficientnet-lite0"))
+    path = save_checkpoint(tmp_path / "start.safetensors", start, {"trained": True})
+    options = ["train", "--data", "synthetic", "--train-frames", "8", "--val-frames", "4", "--baseline-frames", "4",
+               "--fc-width", "32", "--backbone", "efficientnet-lite0", "--frozen-blocks", "16",
+               "--batch-size", "4", "--fine-samples", "8", "--coarse-samples", "0", "--device", "cpu",
+               "--fine-reads-backbone", "--pick", "val", "--val-every", "4"]
+    assert cli([*options, "--out", str(tmp_path / "alone")]) == 2
+    assert "--coarse-samples 0 is less than one batch" in capsys.readouterr().err
+    assert cli([*options, "--out", str(tmp_path / "run"), "--init", str(path)]) == 0
+    trained, info = load_checkpoint(tmp_path / "run" / "model.safetensors")
+    assert not (tmp_path / "run" / "coarse.safetensors").exists()
+    assert all(torch.equal(v, trained.coarse.state_dict()[k]) for k, v in start.coarse.state_dict().items())
+    assert not torch.equal(trained.fine.conv1.weight, start.fine.conv1.weight)
+    assert trained.config.fine_reads_backbone and info["picked"]["on"] == "val"
