@@ -37,8 +37,8 @@ SURFACE, POINTS = "surface", "points"  # what the 3D view shows
 LIMITS = (
     "**What to expect.** These networks learned from synthetic rooms this project renders, never "
     "from a real photo. Indoors they get the layout of a room roughly right (floor near, far wall "
-    "far), with the coarse blur of a 74×55 grid; on real photos the default's metres are off by 23% "
-    "on average and 44% of pixels' by more than a quarter, so read the maps as layout, not as "
+    "far), with the coarse blur of a 74×55 grid; on real photos the default's metres are off by 21% "
+    "on average and 40% of pixels' by more than a quarter, so read the maps as layout, not as "
     "measurements. Outdoor scenes, close-ups, "
     "people, very wide or tele lenses and tilted photos are outside what they learned. Numbers: "
     "the model card (MODEL_CARD.md)."

@@ -244,8 +244,11 @@ def test_init_from_the_shipped_weights():
     from depth.predict import DEFAULT_WEIGHTS
     from depth.train import TrainConfig, initial_network
 
-    net = initial_network(TrainConfig(fc_width=1024, backbone="efficientnet-lite0", init=str(DEFAULT_WEIGHTS)))
+    shipped = dict(fc_width=1024, backbone="efficientnet-lite0", init=str(DEFAULT_WEIGHTS))
+    net = initial_network(TrainConfig(**shipped, fine_reads_backbone=True))
     assert all(torch.isfinite(p).all() for p in net.parameters())
+    with pytest.raises(ValueError, match="pass --fine-reads-backbone"):
+        initial_network(TrainConfig(**shipped))  # it would drop the fine net's detail layers
 
 
 def test_learning_rate_decays_at_the_end():
