@@ -24,7 +24,8 @@ CAPTIONS = {
                 "the whole scene (the room's layout, vanishing lines), but it is blurry.",
     "fine 1": "Fine 1 looks at the photo again, 9×9 patches at stride 2, pooled onto the coarse output's grid: "
               "local edges the coarse map lacks.",
-    "fine 3": "Coarse + fine: fine 2 and 3 combine fine 1's maps with the coarse depth (its 64th channel) and "
+    "fine 3": "Coarse + fine: fine 2 and 3 combine fine 1's maps with the coarse depth (its 64th channel; where "
+              "the fine net reads the backbone, also 32 maps made from its stages 3 and 5) and "
               "sharpen it along edges, on the same grid.",
 }
 DEPTH_LAYERS = ("coarse 7", "fine 3")  # layers whose output is log depth, shown in metres

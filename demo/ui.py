@@ -55,7 +55,7 @@ def build_app(
         network = gr.Radio(list(networks), value=next(iter(networks)), label="Network", elem_id="network",
                            visible=len(networks) > 1,
                            info="the paper's coarse layers, or an EfficientNet-Lite0 pretrained on ImageNet in "
-                                "their place; both with the paper's fine network")
+                                "their place, whose middle stages its fine network reads too")
         with gr.Tabs():
             with gr.Tab("Photo", id="photo-tab") as photo:
                 upload = photo_tab(PhotoDepth(networks, examples, folders), network)
