@@ -21,7 +21,7 @@ from demo.pointcloud import point_cloud  # noqa: E402
 from demo.ui import build_app, serve  # noqa: E402
 from demo.views import to_working  # noqa: E402
 from depth.visualize import colour_bar  # noqa: E402
-from demo.webcam import FrameRate, webcam_depth  # noqa: E402
+from demo.webcam import FrameRate, live, webcam_depth  # noqa: E402
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees  # noqa: E402
 from depth.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 from depth.model import EigenDepthNet, ModelConfig  # noqa: E402
@@ -233,6 +233,15 @@ def test_webcam_frames_use_the_fixed_range_and_count_frames(model, photo):
     rate = FrameRate(window=3, gap=1.0)
     assert [rate.tick(t) for t in (0.0, 0.1, 0.2, 0.3)][1:] == pytest.approx([10, 10, 10])
     assert rate.tick(5.0) is None and rate.tick(5.5) == pytest.approx(2)  # a pause starts afresh
+
+
+def test_the_webcam_runs_the_same_weights_in_one_pass(model, photo):
+    single = live(model)
+    assert single.net is model.net and single.contrast == model.contrast  # no second copy of the weights
+    assert model.flip_average and not single.flip_average  # the photo tab's model is left as it was
+    np.testing.assert_array_equal(single.predict(photo).fine, DepthModel(
+        model.net, "cpu", model.info, flip_average=False).predict(photo).fine)
+    assert not np.array_equal(single.predict(photo).fine, model.predict(photo).fine)
 
 
 def test_webcam_frames_are_capped_and_bad_ones_refused_before_decoding(model, photo, tmp_path, monkeypatch):
