@@ -33,7 +33,8 @@ DEFAULT_STRIDE = 2  # about 77K points for 640x480, which the browser's viewer s
 MAX_STRIDE = 16
 SURFACE, POINTS = "surface", "points"  # what the 3D view shows
 # What the shipped networks are good at and where they fail: MODEL_CARD.md, short. The two
-# figures are the default's on the real frames (abs rel, 1 - δ<1.25 of its report; a test checks).
+# figures are the default's on the real frames: abs rel and 1 - δ<1.25 of
+# assets/reports/default/real-rgbd.json (tests/test_classroom.py checks them against it).
 LIMITS = (
     "**What to expect.** These networks learned from synthetic rooms this project renders, never "
     "from a real photo. Indoors they get the layout of a room roughly right (floor near, far wall "

@@ -4,9 +4,9 @@ Per frame the server does only what it must: model.predict on the frame (the net
 1 is most of the time) and one colorize over a fixed range, so the colours mean the same
 metres from frame to frame instead of flickering with each frame's own range. No point cloud,
 no files of our own; the output is sent as JPEG, the cheapest encoding. The network runs the
-paper's single pass here (`live`): flip averaging doubles the network's work for a gain (real
-frames SI log 0.260 to 0.255) that a live preview does not show; with it the default's handler
-ran 11.6-11.8 frames/s on the 2-core CPU, against 20-21 without, under the 15 the tab aims for.
+paper's single pass here (`live`): flip averaging doubles the network's work for a small gain
+that a live preview does not show, and with it the handler falls under the 15 frames/s the tab
+aims for on the project's 2-core CPU (docs/benchmarks.md, "The app").
 
 A frame is never worked on at more than FRAME_SIDE pixels a side (the network sees 304x228
 anyway): bigger ones are scaled down first. The API endpoint takes a file, whose size is

@@ -53,11 +53,10 @@ def save_checkpoint(
     dtype: storage type of the floating point weights (float16 halves the file; loading always
     returns float32 weights). fc_bits: store these fully connected layers' weights as 8- or
     4-bit integers ({"fc6": 8}; module docstring). 4 bits can cost more than they look: fc7
-    writes log depth directly (an earlier Lite0 network: SI log 0.402 on the real frames in
-    float32, 0.409 with fc7 in 4 bits), and the Lite0 coarse 6 sums 25,600 inputs, whose
-    rounding errors moved a network's scale (synthetic test δ<1.25 0.766 with coarse 6 in 8 bits,
-    as in float32; 0.556 in 4 bits: MODEL_CARD.md). max_file_bytes: split into parts of at most this size
-    (about: each part's header adds a few kB). Returns `path`, the file to load.
+    writes log depth directly, and the Lite0 coarse 6 sums 25,600 inputs, whose rounding errors
+    can move a network's scale (measured: docs/benchmarks.md, "Storage precision and
+    accuracy"). max_file_bytes: split into parts of at most this size (about: each part's
+    header adds a few kB). Returns `path`, the file to load.
     """
     path = Path(path)
     state = net.state_dict()

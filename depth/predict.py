@@ -17,10 +17,9 @@ How a photo of any size and aspect ratio meets the network's fixed 304x228 input
 
 Unlike the paper, the network also sees the input's mirror image by default, and both maps are
 the mean (in log depth) of the two predictions, the mirrored one flipped back. A room mirrored
-is still a room, so this averages away some of the network's left-right errors: for the
-shipped default it lowers SI log from 0.149 to 0.146 on the synthetic test split and from 0.260
-to 0.255 on the real frames (MODEL_CARD.md), for the cost of a batch of two.
-`flip_average=False` gives the paper's single pass.
+is still a room, so this averages away some of the network's left-right errors, for the cost
+of a batch of two (the measured gain and cost: docs/benchmarks.md, "Inference and flip
+averaging"). `flip_average=False` gives the paper's single pass.
 
 Last, where the checkpoint stores contrast factors (`python -m depth calibrate`, see
 `depth.contrast`), each map is stretched about its own mean log depth by its factor, before
