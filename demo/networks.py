@@ -11,8 +11,7 @@ from collections.abc import Mapping
 
 from depth import DepthModel
 
-BACKBONE_NAMES = {"eigen": "paper network", "efficientnet-lite0": "ImageNet-pretrained coarse",
-                  "efficientnet-lite2": "ImageNet-pretrained coarse (Lite2)"}
+BACKBONE_NAMES = {"eigen": "paper network", "efficientnet-lite0": "ImageNet-pretrained coarse"}
 
 
 def network_name(model: DepthModel) -> str:

@@ -2,8 +2,8 @@
 naming the data and protocol it was measured on.
 
 The measured rows are the JSON reports `python -m depth evaluate --json` wrote for the shipped
-weights (flip averaging on, the maps `predict` gives), kept in assets/training/; a missing report
-leaves its rows out.
+weights (flip averaging on, the maps `predict` gives), kept in assets/reports/NETWORK/; a missing
+report leaves its rows out.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from depth.metrics import METRIC_NAMES, PAPER
 
 from .photo import METRIC_LABELS
 
-TRAINING = Path(__file__).resolve().parent.parent / "assets" / "training"
+REPORTS = Path(__file__).resolve().parent.parent / "assets" / "reports"
 PAPER_DATA = "NYU v2 test, 654 real"
 SYNTHETIC_TEST = "synthetic test, 300"
 REAL_FRAMES = "7 real RGB-D frames"
 # (network as the app names it, data, the report of the shipped weights on that data)
 MEASURED = (
-    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, TRAINING / "calibration" / "default-syn-flip.json"),
-    ("ImageNet-pretrained coarse", REAL_FRAMES, TRAINING / "calibration" / "default-real-flip.json"),
-    ("paper network", SYNTHETIC_TEST, TRAINING / "calibration" / "paper-syn-flip.json"),
-    ("paper network", REAL_FRAMES, TRAINING / "calibration" / "paper-real-flip.json"),
+    ("ImageNet-pretrained coarse", SYNTHETIC_TEST, REPORTS / "default" / "synthetic-test.json"),
+    ("ImageNet-pretrained coarse", REAL_FRAMES, REPORTS / "default" / "real-rgbd.json"),
+    ("paper network", SYNTHETIC_TEST, REPORTS / "paper" / "synthetic-test.json"),
+    ("paper network", REAL_FRAMES, REPORTS / "paper" / "real-rgbd.json"),
 )
 ROWS_SHOWN = ("coarse", "coarse + fine")  # of each report
 

@@ -101,11 +101,37 @@ def _train(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     try:
+        if args.recipe:
+            return _train_recipe(args, config)
+        if args.dry_run or args.scale != 1.0:
+            raise ValueError("--dry-run and --scale apply to --recipe runs")
         path = train_main(config)
     except (ValueError, OSError) as error:  # OSError: the run folder or a file in it cannot be written
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"trained weights: {path}", file=sys.stderr)
+    return 0
+
+
+def _train_recipe(args: argparse.Namespace, config: object) -> int:
+    """`train --recipe NAME`: every setting comes from the recipe file but where the run goes
+    and how this machine runs it (--out, --pools, --device, --compile)."""
+    from .recipe import RUN_FIELDS, format_plan, load_recipe, plan, run_recipe
+    from .train import TrainConfig
+
+    defaults = TrainConfig()
+    given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig)
+             if f.name not in RUN_FIELDS and getattr(config, f.name) != getattr(defaults, f.name)]
+    if given:
+        raise ValueError(f"{', '.join(given)}: a recipe run takes its settings from the recipe file; "
+                         "write them into a recipe (recipes/*.toml) instead")
+    recipe = load_recipe(args.recipe, args.scale)
+    out = Path(config.out if config.out != defaults.out else f"runs/{recipe.name}")
+    if args.dry_run:
+        print(format_plan(recipe, plan(recipe, out, Path(args.pools), config.device, config.compile), out))
+        return 0
+    path = run_recipe(recipe, out, Path(args.pools), config.device, config.compile)
+    print(f"recipe {recipe.name}: {path}", file=sys.stderr)
     return 0
 
 
@@ -289,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         "Every field of TrainConfig is an option; the run folder gets config.json, "
         "metrics.jsonl, state.pt (resume) and model.safetensors.",
     )
+    train.add_argument("--recipe", default="",
+                       help="run a recipe instead: recipes/NAME.toml or a .toml path, every stage in order, "
+                       "resuming a killed run (--out defaults to runs/NAME); see docs/training.md")
+    train.add_argument("--dry-run", action="store_true",
+                       help="with --recipe: print the stages, their work and the time they should take here, "
+                       "measured on a few steps, and train nothing")
+    train.add_argument("--scale", type=float, default=1.0,
+                       help="with --recipe: multiply every frame and sample count by this (0.002: a quick end-to-end check)")
+    train.add_argument("--pools", default="pools", help="with --recipe: folder of kept training pools (default: pools)")
     _add_config_options(train, TrainConfig)
     train.set_defaults(run=_train)
 

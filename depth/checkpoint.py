@@ -118,7 +118,10 @@ def load_checkpoint(path: str | Path) -> tuple[EigenDepthNet, dict[str, Any]]:
     tensors, metadata = _read(path)
     try:
         fields = json.loads(metadata["config"])
-        fields.setdefault("fine_padding", "zeros")  # checkpoints from before the field was zero-padded
+        # checkpoints of 2026-12-01 to -07 name the fine net's padding, now always "replicate"
+        if fields.pop("fine_padding", "replicate") != "replicate":
+            raise ValueError("its fine net pads with zeros, which this code no longer builds "
+                             "(use a commit of 2026-12-07 or earlier)")
         config = ModelConfig(**fields)
         part_names = json.loads(metadata.get("parts", "[]"))
         if not (isinstance(part_names, list) and all(isinstance(n, str) and "/" not in n for n in part_names)):

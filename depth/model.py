@@ -37,12 +37,8 @@ class ModelConfig:
     fc_width: width of the coarse net's hidden fully connected layer (coarse 6); the paper: 4096.
     dropout: dropout probability after coarse 6 (the paper's only dropout layer).
     backbone: what computes the coarse net's features before coarse 6: "eigen", the paper's
-        coarse 1-5 (8x6x256), or "efficientnet-lite0" / "efficientnet-lite2", an
-        ImageNet-pretrained EfficientNet-Lite up to stride 32 (10x8x320 / 10x8x352; see
-        depth/efficientnet.py).
-    fine_padding: how fine 2 and 3 pad their 5x5 inputs: "replicate" (edge values; no ring
-        along the border) or "zeros" (what the paper's description and the first weights of
-        this project used; a zero border draws a thin frame into the fine map).
+        coarse 1-5 (8x6x256), or "efficientnet-lite0", the ImageNet-pretrained
+        EfficientNet-Lite0 up to stride 32 (10x8x320; see depth/efficientnet.py).
     fine_reads_backbone: fine 2 also reads the pretrained backbone's stride-8 and stride-16
         maps, sampled at the output cells (efficientnet-lite backbones only). Not in the paper:
         its successor (Eigen & Fergus, ICCV 2015) feeds scale 1's features into scale 2 the
@@ -52,7 +48,6 @@ class ModelConfig:
     fc_width: int = 4096
     dropout: float = 0.5
     backbone: str = "eigen"
-    fine_padding: str = "replicate"
     fine_reads_backbone: bool = False
 
     def __post_init__(self) -> None:
@@ -60,8 +55,6 @@ class ModelConfig:
             raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.fine_padding not in ("replicate", "zeros"):
-            raise ValueError(f"fine_padding must be replicate or zeros, got {self.fine_padding!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
         if self.fine_reads_backbone and self.backbone not in VARIANTS:
@@ -132,7 +125,7 @@ class FineNet(nn.Module):
 
     DETAIL_MAPS = 32
 
-    def __init__(self, padding: str = "replicate", detail_channels: int = 0) -> None:
+    def __init__(self, detail_channels: int = 0) -> None:
         super().__init__()
         self.normalize = _Normalize()
         self.conv1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # fine 1: -> 148x110
@@ -141,8 +134,10 @@ class FineNet(nn.Module):
         if detail_channels:
             self.detail = nn.Conv2d(detail_channels, self.DETAIL_MAPS, kernel_size=1)
             inputs += self.DETAIL_MAPS
-        self.conv2 = nn.Conv2d(inputs, 64, kernel_size=5, padding=2, padding_mode=padding)  # fine 2, after the concat
-        self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2, padding_mode=padding)  # fine 3: linear
+        # Edge values pad fine 2 and 3: a zero border (what the paper's description suggests)
+        # draws a thin frame into the fine map.
+        self.conv2 = nn.Conv2d(inputs, 64, kernel_size=5, padding=2, padding_mode="replicate")  # fine 2, after the concat
+        self.conv3 = nn.Conv2d(64, 1, kernel_size=5, padding=2, padding_mode="replicate")  # fine 3: linear
 
     def forward(self, images: torch.Tensor, coarse_log_depth: torch.Tensor,
                 detail: Sequence[torch.Tensor] = ()) -> torch.Tensor:
@@ -181,7 +176,7 @@ class EigenDepthNet(nn.Module):
         self.config = config
         self.coarse = CoarseNet(config)
         detail_channels = VARIANTS[config.backbone].detail_channels if config.fine_reads_backbone else 0
-        self.fine = FineNet(config.fine_padding, detail_channels)
+        self.fine = FineNet(detail_channels)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         coarse, detail = self.coarse(images)

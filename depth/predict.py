@@ -149,7 +149,9 @@ class DepthModel:
         if set(self.contrast.values()) != {1.0}:
             contrast = (f"; maps stretched x{self.contrast['coarse']:.2f} coarse, x{self.contrast['fine']:.2f} fine "
                         f"(contrast fitted on {self.info.get('contrast_fitted_on', 'held-out frames')})")
-        return f"{name}: trained on {self.info.get('trained_on', 'unknown data')}{output}{contrast}"
+        recipe = self.info.get("recipe", {}).get("name")
+        built = f" (recipe {recipe})" if recipe else ""
+        return f"{name}{built}: trained on {self.info.get('trained_on', 'unknown data')}{output}{contrast}"
 
     def predict(self, image: ImageSource) -> Prediction:
         """Depth for one photo: a path, a PIL image or an (H, W, 3) uint8 array."""

@@ -40,11 +40,9 @@ from .anatomy import record_layers
 from .checkpoint import load_checkpoint, save_checkpoint
 from .efficientnet import VARIANTS, pretrained_state
 from .data import FrameSource, open_dataset
-from .data.augment import (
-    AUGMENTATIONS, AugmentParams, augment, identity_params, output_targets, random_params,
-)
+from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
 from .data.pool import TensorPool, check_pool_fits
-from .loss import scale_invariant_loss, spread_loss
+from .loss import scale_invariant_loss
 from .metrics import compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
 from .predict import resolve_device
@@ -77,13 +75,13 @@ class TrainConfig:
     init: str = ""  # checkpoint to start from (warm start); "" = random weights from seed
     fc_width: int = 4096
     dropout: float = 0.5
-    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5), "efficientnet-lite0" or "efficientnet-lite2" (ImageNet)
-    frozen_blocks: int = 0  # efficientnet-lite*: the stem and this many of its blocks (Lite0 16, Lite2 21) are not trained
+    backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5) or "efficientnet-lite0" (ImageNet-pretrained)
+    frozen_blocks: int = 0  # efficientnet-lite0: the stem and this many of its 16 blocks are not trained
     lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
     fine_reads_backbone: bool = False  # efficientnet-lite*: fine 2 also reads the backbone's stride-8 and -16 maps (not the paper's)
     batch_size: int = 32
     coarse_samples: int = 2_000_000  # 0 with --init: keep its coarse net and train the fine stage alone
-    fine_samples: int = 1_500_000
+    fine_samples: int = 1_500_000  # 0: train the coarse stage alone (the run's output is then coarse.safetensors)
     lr_coarse_conv: float = 0.001  # coarse 1-5
     lr_coarse_fc: float = 0.1  # coarse 6-7
     lr_coarse_fc6: float = 0.0  # coarse 6 alone, 0 = lr_coarse_fc; wide inputs need less (AdamW on Lite0's 25,600: 2e-5)
@@ -95,8 +93,6 @@ class TrainConfig:
     pick: str = "last"  # each stage's output: its "last" weights, or those that scored best on "val" (SI log)
     lr_decay: str = "none"  # "none" (the paper: no schedule stated), "cosine" to 0, or "step" (x0.1 for the last 20%)
     loss_lambda: float = 0.5
-    loss_spread: float = 0.0  # weight of depth.loss.spread_loss beside the paper's loss (0: the paper's loss alone)
-    augment: str = "paper"  # "paper" (section 3.3), or "photometric": the paper's plus saturation, contrast, gamma, shading
     seed: int = 0
     device: str = ""  # "" = CUDA when available, else CPU
     compile: bool = False  # torch.compile the networks, and the renderer of big synthetic pools (CUDA)
@@ -111,7 +107,8 @@ RESUMABLE_CHANGES = {"device", "compile", "pool_file", "log_every", "val_every",
 
 
 def main(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; returns the path of the final model.safetensors."""
+    """Run (or resume) training; returns the path of the run's output: model.safetensors, or
+    coarse.safetensors for a coarse stage alone (fine_samples 0)."""
     rank, world = _init_distributed()
     device = _device_for(cfg.device, rank, world)
     check_options(cfg)  # every option that makes no sense is an error before any work
@@ -140,8 +137,8 @@ def main(cfg: TrainConfig) -> Path:
         _truncate_log(run / "metrics.jsonl", state)
 
     # --- data: every frame decoded (or rendered) once, held on the device -----------------
-    train_frames = _frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device, cfg.pool_file)
-    val_frames = _frames(cfg, cfg.val_path or cfg.data_path, cfg.val_split, cfg.val_frames, device)
+    train_frames = load_frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames, device, cfg.pool_file)
+    val_frames = load_frames(cfg, cfg.val_path or cfg.data_path, cfg.val_split, cfg.val_frames, device)
     if state is not None:
         mean_depth_map = state["mean_depth_map"]
     else:
@@ -152,6 +149,8 @@ def main(cfg: TrainConfig) -> Path:
             continue
         if stage == "coarse" and not cfg.coarse_samples:
             continue  # the coarse net of --init, as it is
+        if stage == "fine" and not cfg.fine_samples:
+            break  # a coarse stage alone
         trained = net.coarse if stage == "coarse" else net.fine
         if stage == "fine" and cfg.pick == "val" and cfg.coarse_samples:  # refine the coarse net that validated best
             if world > 1:
@@ -193,8 +192,6 @@ def main(cfg: TrainConfig) -> Path:
             torch.manual_seed(_seed(cfg.seed, stage_index, step) + rank)  # dropout masks
             prediction = stage_forward(stage, model, coarse, images, bf16)
             loss = scale_invariant_loss(prediction[:, 0], target, valid, lam=cfg.loss_lambda)
-            if cfg.loss_spread:
-                loss = loss + cfg.loss_spread * spread_loss(prediction[:, 0], target, valid)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             factor = lr_factor(cfg.lr_decay, step, total_steps)  # from the step alone: resumes exactly
@@ -248,7 +245,7 @@ def main(cfg: TrainConfig) -> Path:
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return run / OUTPUT_FILES["fine"]
+    return run / OUTPUT_FILES["fine" if cfg.fine_samples else "coarse"]
 
 
 LR_DECAYS = ("none", "cosine", "step")
@@ -268,20 +265,22 @@ def check_options(cfg: TrainConfig) -> None:
     for name in ("batch_size", "log_every", "val_every", "checkpoint_every", "val_frames", "baseline_frames"):
         if getattr(cfg, name) < 1:
             problems.append(f"{flag(name)} must be at least 1, got {getattr(cfg, name)}")
+    skipped = {"coarse_samples": cfg.coarse_samples == 0 and bool(cfg.init), "fine_samples": cfg.fine_samples == 0}
+    if skipped["coarse_samples"] and skipped["fine_samples"]:
+        problems.append("--coarse-samples and --fine-samples are both 0: the run would train nothing")
     for name in ("coarse_samples", "fine_samples"):
-        skipped = name == "coarse_samples" and cfg.coarse_samples == 0 and cfg.init
-        if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size and not skipped:
+        if cfg.batch_size >= 1 and getattr(cfg, name) < cfg.batch_size and not skipped[name]:
             problems.append(f"{flag(name)} {getattr(cfg, name)} is less than one batch (--batch-size "
                             f"{cfg.batch_size}): the stage would train for no step"
                             + (" (0 skips it only with --init)" if name == "coarse_samples" else ""))
-    for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone", "loss_spread",
+    for name in ("train_frames", "frozen_blocks", "momentum", "weight_decay", "lr_backbone",
                  "lr_coarse_conv", "lr_coarse_fc", "lr_coarse_fc6", "lr_fine_outer", "lr_fine_middle"):
         if not getattr(cfg, name) >= 0:  # also catches NaN
             problems.append(f"{flag(name)} must not be negative, got {getattr(cfg, name)}")
     if not 0 <= cfg.dropout < 1:
         problems.append(f"--dropout must be in [0, 1), got {cfg.dropout}")
     for name, value, choices in (("lr_decay", cfg.lr_decay, LR_DECAYS), ("pick", cfg.pick, ("last", "val")),
-                                 ("optimizer", cfg.optimizer, OPTIMIZERS), ("augment", cfg.augment, AUGMENTATIONS)):
+                                 ("optimizer", cfg.optimizer, OPTIMIZERS)):
         if value not in choices:
             problems.append(f"unknown {flag(name)} {value!r}; choose one of {', '.join(choices)}")
     if problems:
@@ -408,7 +407,7 @@ def draw_batches(
     generator = _generator(cfg.seed, stage_index, draw, device)
     steps, batch = STEPS_PER_DRAW, cfg.batch_size
     indices = torch.randint(len(frames), (steps, batch), generator=generator, device=device)
-    params = random_params(steps * batch, generator, AUGMENTATIONS[cfg.augment])
+    params = random_params(steps * batch, generator)
     mine = (torch.arange(steps, device=device)[:, None] * batch
             + torch.arange(rank, batch, world, device=device)).flatten()
     outputs = prepare(*frames.frames(indices.flatten()[mine]), params[mine])
@@ -453,13 +452,13 @@ def validate(net: EigenDepthNet, frames: FrameSource, device: torch.device, batc
             "coarse6_live": float(live.float().mean())}
 
 
-def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device,
+def load_frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.device,
             keep: str = "") -> FrameSource:
     """The frames of one split on `device`: a pool (kept in the folder `keep`, if given), or the
     synthetic renderer itself."""
     options = {"n": count} if cfg.data == "synthetic" else {}
     dataset = open_dataset(cfg.data, path or None, split, **options)
-    kept = {"keep": Path(keep), "key": _pool_key(cfg.data, path, split)} if keep else {}
+    kept = {"keep": Path(keep), "key": pool_key(cfg.data, path, split)} if keep else {}
     if hasattr(dataset, "frame_source"):  # renders on the device: no decoding needed
         if not count:
             if keep:
@@ -472,7 +471,7 @@ def _frames(cfg: TrainConfig, path: str, split: str, count: int, device: torch.d
     return TensorPool.from_dataset(dataset, device, limit=count or None, desc=f"decoding {split}", **kept)
 
 
-def _pool_key(data: str, path: str, split: str) -> dict[str, str]:
+def pool_key(data: str, path: str, split: str) -> dict[str, str]:
     """What a kept pool's frames are: the dataset, and for synthetic rooms the renderer's code
     (a digest of depth/synthetic/*.py), so a changed renderer never reuses old frames."""
     key = {"data": data, "path": str(Path(path).resolve()) if path else "", "split": split}
@@ -540,7 +539,7 @@ def _best_logged_si(log: Path, stage: str) -> float:
     if not log.exists():
         return math.inf
     output = "coarse" if stage == "coarse" else "fine"
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    rows = read_log(log.parent)
     return min((row[output]["si_log"] for row in rows if row["kind"] == "val" and row["stage"] == stage),
                default=math.inf)
 
@@ -576,6 +575,11 @@ def _load_state(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     return state
 
 
+def read_log(run: Path) -> list[dict[str, Any]]:
+    """The rows of a run folder's metrics.jsonl, in order."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def _log(run: Path, rank: int, **row: Any) -> None:
     if rank == 0:
         with open(run / "metrics.jsonl", "a") as log:
@@ -589,7 +593,7 @@ def _truncate_log(path: Path, state: dict[str, Any] | None) -> None:
     if state is None:
         path.unlink()
         return
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = read_log(path.parent)
     kept = [row for row in rows if (STAGES.index(row["stage"]), row["step"]) <= (state["stage"], state["step"])]
     path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 

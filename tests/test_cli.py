@@ -180,14 +180,14 @@ def test_synth_rejects_bad_options_with_a_message(tmp_path, capsys, options, mes
     (["--batch-size", "-4"], "--batch-size must be at least 1, got -4"),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--batch-size", "8", "--coarse-samples", "4"], "--coarse-samples 4 is less than one batch"),
-    (["--fine-samples", "0"], "--fine-samples 0 is less than one batch"),
+    (["--fine-samples", "5"], "--fine-samples 5 is less than one batch"),
+    (["--coarse-samples", "0", "--fine-samples", "0", "--init", "x.safetensors"], "both 0: the run would train nothing"),
     (["--coarse-samples", "-10"], "--coarse-samples -10 is less than one batch"),
     (["--log-every", "0"], "--log-every must be at least 1"),
     (["--val-every", "0"], "--val-every must be at least 1"),
     (["--train-frames", "-5"], "--train-frames must not be negative"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--optimizer", "lbfgs"], "unknown --optimizer 'lbfgs'; choose one of sgd, adamw"),
-    (["--augment", "heavy"], "unknown --augment 'heavy'; choose one of paper, photometric"),
 ])
 def test_train_rejects_senseless_options_before_any_work(tmp_path, capsys, options, message):
     out = tmp_path / "run"

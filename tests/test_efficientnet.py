@@ -1,5 +1,5 @@
-"""The ImageNet-pretrained EfficientNet-Lite0 and -Lite2 backbones: weights from the installed
-packages, checked; the same outputs as the packages' own model; map sizes; training with them."""
+"""The ImageNet-pretrained EfficientNet-Lite0 backbone: weights from the installed package,
+checked; the same outputs as the packages' own model; map sizes; training with them."""
 
 import dataclasses
 import importlib.util
@@ -14,7 +14,7 @@ from depth.model import INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_WIDTH, 
 from depth.train import TrainConfig, initial_network
 
 
-@pytest.mark.parametrize("variant, channels, blocks", [("efficientnet-lite0", 320, 16), ("efficientnet-lite2", 352, 21)])
+@pytest.mark.parametrize("variant, channels, blocks", [("efficientnet-lite0", 320, 16)])
 def test_stride_32_map_of_the_network_input(variant, channels, blocks):
     net = EfficientNetLite(variant).eval()
     assert len(net._blocks) == VARIANTS[variant].blocks == blocks
@@ -25,7 +25,7 @@ def test_stride_32_map_of_the_network_input(variant, channels, blocks):
     coarse_map, fine_map = coarse(torch.rand(2, 3, INPUT_HEIGHT, INPUT_WIDTH))
     assert coarse_map.shape == fine_map.shape == (2, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH)
     assert coarse.coarse.fc6.in_features == channels * 8 * 10
-    with pytest.raises(ValueError, match="efficientnet-lite0, efficientnet-lite2"):
+    with pytest.raises(ValueError, match="efficientnet-lite0"):
         EfficientNetLite("efficientnet-lite9")
 
 
@@ -46,13 +46,13 @@ def test_weights_match_the_packages_own_model(variant):
 
 
 def test_a_bad_checksum_and_a_missing_package_are_clear_errors(monkeypatch):
-    lite2 = VARIANTS["efficientnet-lite2"]
-    monkeypatch.setitem(VARIANTS, "efficientnet-lite2", dataclasses.replace(lite2, sha256="0" * 64))
+    lite0 = VARIANTS["efficientnet-lite0"]
+    monkeypatch.setitem(VARIANTS, "efficientnet-lite0", dataclasses.replace(lite0, sha256="0" * 64))
     with pytest.raises(ValueError, match="sha256"):
-        efficientnet.weights_path("efficientnet-lite2")
-    monkeypatch.setitem(VARIANTS, "efficientnet-lite2", dataclasses.replace(lite2, package="no_such_efficientnet_package"))
-    with pytest.raises(ModuleNotFoundError, match="efficientnet-lite2 needs the package no-such-efficientnet-package==0.1.0"):
-        efficientnet.weights_path("efficientnet-lite2")
+        efficientnet.weights_path("efficientnet-lite0")
+    monkeypatch.setitem(VARIANTS, "efficientnet-lite0", dataclasses.replace(lite0, package="no_such_efficientnet_package"))
+    with pytest.raises(ModuleNotFoundError, match="efficientnet-lite0 needs the package no-such-efficientnet-package==0.1.0"):
+        efficientnet.weights_path("efficientnet-lite0")
     assert importlib.util.find_spec("no_such_efficientnet_package") is None
 
 
@@ -70,16 +70,6 @@ def test_a_new_run_starts_from_imagenet_with_frozen_batch_norm_and_early_blocks(
         initial_network(TrainConfig(fc_width=32, frozen_blocks=2))  # the paper net has no blocks to freeze
     with pytest.raises(ValueError, match="0 to 16"):
         initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite0", frozen_blocks=17))
-
-
-def test_lite2_starts_from_its_own_imagenet_weights():
-    net = initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite2", frozen_blocks=15))
-    features = net.coarse.features
-    last = pretrained_state("efficientnet-lite2")["_blocks.20._project_conv.weight"]
-    assert torch.equal(features._blocks[20]._project_conv.weight, last)
-    assert not features._blocks[14]._project_conv.weight.requires_grad and features._blocks[15]._project_conv.weight.requires_grad
-    with pytest.raises(ValueError, match="0 to 21"):
-        initial_network(TrainConfig(fc_width=32, backbone="efficientnet-lite2", frozen_blocks=22))
 
 
 def test_checkpoints_record_the_backbone_and_load_strictly(tmp_path):

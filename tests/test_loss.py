@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from depth.loss import best_log_scale, paper_valid_mask, scale_invariant_loss, spread_loss
+from depth.loss import best_log_scale, paper_valid_mask, scale_invariant_loss
 
 
 def _batch(seed: int = 0, shape=(4, 1, 55, 74)):
@@ -108,26 +108,3 @@ def test_the_best_scale_turns_the_mse_of_log_depth_into_the_lambda_1_error():
     assert torch.allclose(best_log_scale(aligned, target, valid), torch.zeros(2), atol=1e-6)
 
 
-def test_spread_loss_computed_by_hand_over_valid_pixels():
-    pred, target, mask = _batch(3)
-    expected = []
-    for p, t, m in zip(pred, target, mask):
-        expected.append((p[m].std(unbiased=False) - t[m].log().std(unbiased=False)) ** 2)
-    assert spread_loss(pred, target, mask).item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
-
-
-def test_spread_loss_sees_contrast_not_scale_or_shift():
-    _, target, mask = _batch(4)
-    truth = target.log()
-    assert spread_loss(truth + 0.7, target, mask).item() == pytest.approx(0.0, abs=1e-10)  # any scale: no loss
-    flat = spread_loss(0.5 * truth, target, mask)
-    steep = spread_loss(1.5 * truth, target, mask)
-    assert flat.item() == pytest.approx(steep.item(), rel=1e-5) and flat.item() > 0.01  # too flat = too steep
-    # pixels without depth neither count nor get a gradient; a flat map still gets a finite one
-    pred = torch.zeros_like(target, requires_grad=True)
-    spread_loss(pred, torch.where(mask, target, 0.0), mask).backward()
-    assert torch.isfinite(pred.grad).all() and (pred.grad[~mask] == 0).all()
-    # an image with fewer than two valid pixels has no spread and is left out of the mean
-    one_pixel = torch.zeros_like(mask)
-    one_pixel[0, 0, 0, 0] = True
-    assert spread_loss(0.5 * truth, target, one_pixel).item() == 0.0

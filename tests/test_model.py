@@ -109,36 +109,36 @@ def test_coarse_net_can_be_frozen_while_fine_net_trains():
     assert all(not torch.equal(fine_before[k], v) for k, v in net.fine.state_dict().items())
 
 
-def test_replicate_padding_draws_no_ring_along_the_border():
+def test_the_fine_net_draws_no_ring_along_the_border():
     from depth.model import FineNet
 
     torch.manual_seed(0)
     images = torch.full((1, 3, 228, 304), 0.4)
     coarse = torch.full((1, 1, 55, 74), 1.2)
     with torch.no_grad():
-        for padding, uniform in (("replicate", True), ("zeros", False)):
-            out = FineNet(padding)(images, coarse)
-            spread = (out - out[..., 27, 37]).abs().max().item()
-            assert (spread < 1e-5) == uniform, (padding, spread)
+        out = FineNet()(images, coarse)
+    assert (out - out[..., 27, 37]).abs().max().item() < 1e-5  # uniform input, uniform map: edges padded by their values
 
 
-def test_old_checkpoints_keep_their_zero_padding(tmp_path):
+@pytest.mark.parametrize("padding, loads", [("replicate", True), ("zeros", False)])
+def test_checkpoints_that_name_the_fine_padding_load_only_if_it_is_todays(tmp_path, padding, loads):
     import json
 
     from safetensors.torch import load_file, save_file
 
-    from depth.checkpoint import load_checkpoint, save_checkpoint
+    from depth.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-    path = save_checkpoint(tmp_path / "old.safetensors", EigenDepthNet(ModelConfig(fc_width=8)))
+    net = EigenDepthNet(ModelConfig(fc_width=8))
+    path = save_checkpoint(tmp_path / "old.safetensors", net)
     with safe_open(str(path), "pt") as stored:
         metadata = dict(stored.metadata())
-    config = json.loads(metadata["config"])
-    del config["fine_padding"]  # as written before the field existed
+    config = json.loads(metadata["config"]) | {"fine_padding": padding}  # as written 2026-12-01 to -07
     save_file(load_file(path), path, metadata={**metadata, "config": json.dumps(config)})
-    assert load_checkpoint(path)[0].config.fine_padding == "zeros"
-    assert ModelConfig().fine_padding == "replicate"  # new networks
-    with pytest.raises(ValueError, match="fine_padding"):
-        ModelConfig(fine_padding="reflect-ish")
+    if loads:
+        assert load_checkpoint(path)[0].config == net.config
+    else:
+        with pytest.raises(CheckpointError, match="pads with zeros"):
+            load_checkpoint(path)
 
 
 def test_the_fine_net_can_read_the_backbone_s_stride_8_and_16_maps():

@@ -360,34 +360,6 @@ def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnabl
     assert results["coarse6_live"] == 4 / 16 and set(results) == {"coarse", "fine", "coarse6_live"}
 
 
-def test_loss_spread_adds_the_spread_term_to_the_training_loss(learnable_folders, tmp_path):
-    def first_loss(weight):
-        cfg = _config(learnable_folders, tmp_path / f"spread{weight}", coarse_samples=4, fine_samples=4,
-                      loss_spread=weight, log_every=1)
-        train(cfg)
-        return next(row["loss"] for row in _rows(Path(cfg.out)) if row["kind"] == "train")
-
-    # the same first batch and weights: the loss grows by the (positive) spread term of a random net
-    assert first_loss(10.0) > first_loss(0.0) + 1e-4
-    with pytest.raises(ValueError, match="--loss-spread must not be negative"):
-        check_options(TrainConfig(loss_spread=-1.0))
-
-
-def test_augment_photometric_changes_the_training_images_and_nothing_else():
-    from depth.data.pool import TensorPool
-    from depth.train import draw_batches, prepare_batch
-
-    generator = torch.Generator().manual_seed(0)
-    frames = TensorPool(torch.randint(0, 256, (6, 3, 240, 320), dtype=torch.uint8, generator=generator),
-                        torch.rand(6, 240, 320, generator=generator) * 4 + 1)
-    drawn = {name: draw_batches(frames, prepare_batch, TrainConfig(batch_size=2, augment=name), 0, 0,
-                                torch.device("cpu"))
-             for name in ("paper", "photometric")}
-    (paper_images, paper_target, paper_valid), (images, target, valid) = drawn["paper"], drawn["photometric"]
-    assert torch.equal(target, paper_target) and torch.equal(valid, paper_valid)  # same frames, crops, flips
-    assert images.shape == paper_images.shape and (images - paper_images).abs().mean() > 0.02
-
-
 def test_init_grows_a_network_to_read_the_backbone_and_starts_where_it_was(tmp_path):
     from depth.checkpoint import save_checkpoint
     from depth.model import EigenDepthNet, ModelConfig

@@ -6,12 +6,6 @@ nearest neighbours, so no depth is ever blended across an object edge or into a 
 scaling touches only the image. Test time uses the same code with the identity parameters:
 the centre crop, as in the paper's test protocol.
 
-Beyond the paper, `AUGMENTATIONS["photometric"]` also randomises saturation, contrast, gamma and a
-smooth shading field over the image (the image only). They are for training on rendered rooms: a
-network that learns there how bright a surface is, or how a renderer shades it, has learned
-something a real photo does not keep, and these draws make such cues unreliable. Tried once
-on the default network (MODEL_CARD.md): better on synthetic rooms, worse on real frames.
-
 Also here: `output_targets`, which brings a 304x228 depth crop down to the network's 74x55
 output grid.
 """
@@ -32,15 +26,7 @@ from ..model import (
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges of the random transforms; the defaults are the paper's (section 3.3), with the
-    photometric draws beyond it switched off (each range is the identity).
-
-    saturation: blend towards the pixel's grey (0) or away from it (> 1). contrast: scale
-    about the image's mean. gamma: the exponent on [0, 1] values, drawn log-uniformly.
-    shading: the standard deviation of the log gains of a smooth brightness field (drawn on a
-    SHADING_GRID, interpolated bilinearly over the crop): at 0.3, two thirds of the grid's
-    gains lie within x/÷ 1.35.
-    """
+    """Ranges of the random transforms: the paper's (section 3.3)."""
 
     min_scale: float = 1.0
     max_scale: float = 1.5
@@ -48,29 +34,6 @@ class AugmentConfig:
     min_color: float = 0.8
     max_color: float = 1.2
     flip_probability: float = 0.5
-    min_saturation: float = 1.0
-    max_saturation: float = 1.0
-    min_contrast: float = 1.0
-    max_contrast: float = 1.0
-    min_gamma: float = 1.0
-    max_gamma: float = 1.0
-    shading: float = 0.0
-
-    @property
-    def photometric(self) -> bool:
-        """Whether any draw beyond the paper's colour scaling is switched on."""
-        ranges = (self.min_saturation, self.max_saturation, self.min_contrast, self.max_contrast,
-                  self.min_gamma, self.max_gamma)
-        return any(value != 1.0 for value in ranges) or self.shading > 0
-
-
-SHADING_GRID = (3, 4)  # rows x columns of the shading field's log gains (228x304 crop)
-# The paper's augmentation, and the paper's with the photometric draws (`train --augment`).
-AUGMENTATIONS = {
-    "paper": AugmentConfig(),
-    "photometric": AugmentConfig(min_saturation=0.3, max_saturation=1.4, min_contrast=0.6, max_contrast=1.4,
-                                 min_gamma=2 / 3, max_gamma=1.5, shading=0.3),
-}
 
 
 @dataclass
@@ -80,8 +43,6 @@ class AugmentParams:
     scale (B,): zoom factor s (depth is divided by s). angle (B,): rotation in radians.
     crop (B, 2): where the crop sits in the scaled frame, as fractions in [0, 1] of the free
     room in x and y (0.5 = centred). color (B, 3): RGB multipliers. flip (B,): bool, mirror.
-    photometric (B, 3): saturation, contrast and gamma; shading (B, 3, 4): log gains of the
-    brightness field (see AugmentConfig). None for both: the paper's augmentation only.
     """
 
     scale: torch.Tensor
@@ -89,42 +50,25 @@ class AugmentParams:
     crop: torch.Tensor
     color: torch.Tensor
     flip: torch.Tensor
-    photometric: torch.Tensor | None = None
-    shading: torch.Tensor | None = None
 
     def __getitem__(self, rows: slice | torch.Tensor) -> AugmentParams:
         """The parameters of a subset of the frames."""
-        photometric, shading = (None if t is None else t[rows] for t in (self.photometric, self.shading))
-        return AugmentParams(self.scale[rows], self.angle[rows], self.crop[rows], self.color[rows],
-                             self.flip[rows], photometric, shading)
+        return AugmentParams(self.scale[rows], self.angle[rows], self.crop[rows], self.color[rows], self.flip[rows])
 
 
 def random_params(
     batch: int, generator: torch.Generator, config: AugmentConfig = AugmentConfig()
 ) -> AugmentParams:
-    """Draw parameters for `batch` frames on the generator's device (one random draw for the
-    paper's transforms, one more for the photometric ones if on: on a GPU the cost of a training
-    step's data path is mostly the number of operations launched). The paper's draws come first
-    and alone, so a run without photometric draws sees the batches it always saw."""
+    """Draw parameters for `batch` frames on the generator's device, in one random draw (on a
+    GPU the cost of a training step's data path is mostly the number of operations launched)."""
     u = torch.rand(batch, 8, generator=generator, device=generator.device)
     max_angle = math.radians(config.max_rotation_degrees)
-    photometric = shading = None
-    if config.photometric:
-        rows, columns = SHADING_GRID
-        v = torch.rand(batch, 3, generator=generator, device=generator.device)
-        low = torch.tensor([config.min_saturation, config.min_contrast, math.log(config.min_gamma)], device=u.device)
-        high = torch.tensor([config.max_saturation, config.max_contrast, math.log(config.max_gamma)], device=u.device)
-        photometric = low + (high - low) * v
-        photometric[:, 2] = photometric[:, 2].exp()  # gamma: log-uniform, as likely brighter as darker
-        shading = config.shading * torch.randn(batch, rows, columns, generator=generator, device=u.device)
     return AugmentParams(
         scale=config.min_scale + (config.max_scale - config.min_scale) * u[:, 0],
         angle=max_angle * (2 * u[:, 1] - 1),
         crop=u[:, 2:4],
         color=config.min_color + (config.max_color - config.min_color) * u[:, 4:7],
         flip=u[:, 7] < config.flip_probability,
-        photometric=photometric,
-        shading=shading,
     )
 
 
@@ -153,23 +97,9 @@ def augment(
     rgb = F.grid_sample(images.float() / 255.0, grid, mode="bilinear",
                         padding_mode="reflection", align_corners=False)
     rgb = (rgb * params.color[:, :, None, None]).clamp(0.0, 1.0)
-    if params.photometric is not None:
-        rgb = _photometric(rgb, params.photometric, params.shading)
     crop_depth = F.grid_sample(depth[:, None].float(), grid, mode="nearest",
                                padding_mode="zeros", align_corners=False)[:, 0]
     return rgb, crop_depth / params.scale[:, None, None]
-
-
-def _photometric(rgb: torch.Tensor, photometric: torch.Tensor, shading: torch.Tensor) -> torch.Tensor:
-    """Saturation, contrast, gamma and the shading field on (B, 3, H, W) images in [0, 1]."""
-    saturation, contrast, gamma = (photometric[:, i, None, None, None] for i in range(3))
-    grey = rgb.mean(dim=1, keepdim=True)
-    rgb = (grey + saturation * (rgb - grey)).clamp(0.0, 1.0)
-    mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
-    rgb = (mean + contrast * (rgb - mean)).clamp(0.0, 1.0)
-    rgb = rgb**gamma
-    gain = F.interpolate(shading[:, None], size=rgb.shape[-2:], mode="bilinear", align_corners=True).exp()
-    return (rgb * gain).clamp(0.0, 1.0)
 
 
 def _sampling_grid(params: AugmentParams, height: int, width: int) -> torch.Tensor:

@@ -69,11 +69,14 @@ class TensorPool:
         if keep is not None and (pool := cls.kept(keep, key or {}, count, device)) is not None:
             return pool
         workers = min(8, os.cpu_count() or 1) if workers is None else workers
+        images, depth, done = _storage(count, device, keep, key)
         loader = DataLoader(_FrameTensors(dataset), batch_size=None, num_workers=workers,
-                            sampler=range(count))
-        images, depth = _storage(count, device, keep)
-        for index, (image, frame_depth) in enumerate(tqdm(loader, total=count, desc=desc, unit="frame")):
+                            sampler=range(done, count))
+        progress = tqdm(loader, total=count, initial=done, desc=desc, unit="frame")
+        for index, (image, frame_depth) in enumerate(progress, start=done):
             images[index], depth[index] = image.to(images.device), frame_depth.to(images.device)
+            if (index + 1) % PROGRESS_EVERY == 0:
+                _note_progress(keep, count, index + 1, key)
         return cls._finish(images, depth, device, keep, key)
 
     @classmethod
@@ -85,12 +88,13 @@ class TensorPool:
         mapped from `keep` (see `kept`), writing them there first if it holds none."""
         if keep is not None and (pool := cls.kept(keep, key or {}, count, device)) is not None:
             return pool
-        images, depth = _storage(count, device, keep)
-        for start in tqdm(range(0, count, batch), desc=desc, unit="batch"):
+        images, depth, done = _storage(count, device, keep, key)
+        for start in tqdm(range(done, count, batch), desc=desc, unit="batch"):
             indices = torch.arange(start, min(start + batch, count), device=device)
             frame_images, frame_depth = source.frames(indices)
             images[start:start + len(indices)] = frame_images.to(images.device)
             depth[start:start + len(indices)] = frame_depth.half().to(images.device)
+            _note_progress(keep, count, start + len(indices), key)
         return cls._finish(images, depth, device, keep, key)
 
     @classmethod
@@ -120,6 +124,7 @@ class TensorPool:
         """The pool of frames just built; when kept, its files are complete once pool.json exists."""
         if keep is not None:
             (Path(keep) / "pool.json").write_text(json.dumps({"key": key or {}, "frames": len(images)}, indent=2) + "\n")
+            (Path(keep) / PROGRESS).unlink(missing_ok=True)
         return cls(images.to(device), depth.to(device))
 
 
@@ -156,22 +161,57 @@ def _available_ram() -> int | None:
     return None
 
 
-def _storage(count: int, device: torch.device | str, keep: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Empty images (count, 3, 240, 320) uint8 and depth (count, 240, 320) float16: on `device`,
-    or (to keep) in new files under `keep`, mapped into memory on the CPU."""
-    check_pool_fits(count, device, keep)
+def _storage(count: int, device: torch.device | str, keep: Path | None, key: dict[str, Any] | None = None,
+             ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Storage for a pool being built: images (count, 3, 240, 320) uint8, depth (count, 240, 320)
+    float16, and how many frames it already holds. On `device` (empty), or, to keep, in files
+    under `keep` mapped on the CPU: new ones, or those of an unfinished build of the same
+    frames (its PROGRESS file), which then goes on where it stopped."""
     image_shape, depth_shape = (count, 3, FRAME_HEIGHT, FRAME_WIDTH), (count, FRAME_HEIGHT, FRAME_WIDTH)
     if keep is None:
+        check_pool_fits(count, device, keep)
         return (torch.empty(image_shape, dtype=torch.uint8, device=device),
-                torch.empty(depth_shape, dtype=torch.float16, device=device))
+                torch.empty(depth_shape, dtype=torch.float16, device=device), 0)
     keep = Path(keep)
+    started = _started_build(keep, key or {}, count)
+    if started:
+        images = np.load(keep / "images.npy", mmap_mode="r+")
+        depth = np.load(keep / "depth.npy", mmap_mode="r+")
+        return torch.from_numpy(images), torch.from_numpy(depth), started
+    check_pool_fits(count, device, keep)
     try:
         keep.mkdir(parents=True, exist_ok=True)
         images = np.lib.format.open_memmap(keep / "images.npy", "w+", np.uint8, image_shape)
         depth = np.lib.format.open_memmap(keep / "depth.npy", "w+", np.float16, depth_shape)
     except OSError as error:
         raise ValueError(f"{keep}: cannot keep the pool there ({error})") from error
-    return torch.from_numpy(images), torch.from_numpy(depth)
+    return torch.from_numpy(images), torch.from_numpy(depth), 0
+
+
+PROGRESS = "progress.json"  # an unfinished build's frames so far; gone once pool.json is written
+PROGRESS_EVERY = 256  # frames decoded between progress notes
+
+
+def _note_progress(keep: Path | None, count: int, done: int, key: dict[str, Any] | None) -> None:
+    """Record that the first `done` frames of a kept pool are on disk, so a killed build resumes."""
+    if keep is None:
+        return
+    # No flush needed: a killed process's writes to a mapped file are in the page cache already.
+    tmp = Path(keep) / (PROGRESS + ".tmp")
+    tmp.write_text(json.dumps({"key": key or {}, "frames": count, "done": done}) + "\n")
+    os.replace(tmp, Path(keep) / PROGRESS)
+
+
+def _started_build(keep: Path, key: dict[str, Any], count: int) -> int:
+    """Frames already built of an unfinished pool of the same `count` frames of `key` in `keep` (0 if none)."""
+    try:
+        note = json.loads((keep / PROGRESS).read_text())
+        shapes = [np.load(keep / name, mmap_mode="r").shape[0] for name in ("images.npy", "depth.npy")]
+    except (OSError, ValueError):
+        return 0
+    if note.get("key") != key or note.get("frames") != count or shapes != [count, count]:
+        return 0
+    return int(note.get("done", 0))
 
 
 class _FrameTensors(torch.utils.data.Dataset):
