@@ -172,6 +172,11 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.onnx:
+        return _export_onnx(args)
+    if not args.out:
+        print("error: name the checkpoint to write (OUT), or an ONNX file with --onnx", file=sys.stderr)
+        return 2
     try:
         net, info = load_checkpoint(args.weights)
     except ValueError as error:
@@ -200,6 +205,25 @@ def _export(args: argparse.Namespace) -> int:
     quantized = "".join(f", {bits}-bit {layers} weights" for bits, layers in ((8, args.fc_int8), (4, args.fc_int4))
                         if layers)
     print(f"wrote {sizes} ({args.dtype}{quantized})", file=sys.stderr)
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    """`export W --onnx FILE`: the network as ONNX for onnxruntime (depth/onnx_export.py)."""
+    from .onnx_export import export_onnx
+
+    if args.out:
+        print("error: --onnx writes only the ONNX file; drop OUT", file=sys.stderr)
+        return 2
+    try:
+        _output_folder(Path(args.onnx).resolve().parent, "folder of the ONNX file")
+        model = load_model(args.weights, device="cpu", flip_average=False)
+        path = export_onnx(model, args.onnx, compact=not args.onnx_float32)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    kind = "float32" if args.onnx_float32 else "int8 coarse 6-7 and convolutions, float32 maths"
+    print(f"wrote {path} {path.stat().st_size / 1e6:.1f} MB ({kind})", file=sys.stderr)
     return 0
 
 
@@ -362,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     compare.set_defaults(run=_compare)
 
     export = commands.add_parser(
-        "export", help="rewrite a checkpoint with another storage type (float16 halves the file)",
+        "export", help="rewrite a checkpoint with another storage type (float16 halves the file), or write "
+        "the network as ONNX (--onnx)",
     )
     export.add_argument("weights", help="checkpoint to read")
-    export.add_argument("out", help="checkpoint to write (config and info kept)")
+    export.add_argument("out", nargs="?", help="checkpoint to write (config and info kept)")
     export.add_argument("--dtype", default="float16", choices=["float32", "float16", "bfloat16"],
                         help="storage type of the weights (loading always gives float32)")
     export.add_argument("--fc-int8", nargs="?", const="fc6,fc7", default="", metavar="fc6,fc7",
@@ -381,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--output", default=None, choices=["fine", "coarse"],
                         help="set the default output: coarse + fine, or the coarse map alone where "
                         "the fine stage scores worse (see evaluate's report)")
+    export.add_argument("--onnx", default="", metavar="FILE",
+                        help="write the network as ONNX instead (the 304x228 window in, the 74x55 coarse "
+                        "and fine maps in metres out, contrast applied; 8-bit weights, see depth/onnx_export.py)")
+    export.add_argument("--onnx-float32", action="store_true", help="with --onnx: keep every weight float32")
     export.set_defaults(run=_export)
 
     calibrate = commands.add_parser(
