@@ -47,7 +47,9 @@ RUN_FIELDS = ("out", "pool_file", "init", "device", "compile")
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RUN_FIELDS)
 # Counts that --scale multiplies: frames, and samples (kept whole batches)
 SCALED_FRAMES = ("train_frames", "val_frames", "baseline_frames", "frames")
-SCALED_SAMPLES = ("coarse_samples", "fine_samples", "val_every", "checkpoint_every")
+SCALED_SAMPLES = ("coarse_samples", "fine_samples")
+# and intervals, at least this many batches: a checkpoint costs the same at any scale
+SCALED_INTERVALS, MIN_INTERVAL_BATCHES = ("val_every", "checkpoint_every"), 4
 
 
 class RecipeError(ValueError):
@@ -179,7 +181,8 @@ def _typed(path: Path, where: str, table: Any, allowed: tuple[str, ...], owner: 
 
 
 def _scaled(fields: dict[str, Any], scale: float, batch: int | None) -> dict[str, Any]:
-    """Frame counts times `scale` (at least 1), sample counts too in whole batches (at least one)."""
+    """Frame counts times `scale` (at least 1), sample counts too in whole batches (at least one),
+    and validation and checkpoint intervals (at least MIN_INTERVAL_BATCHES)."""
     if scale == 1.0:
         return fields
     batch = fields.get("batch_size", batch or TrainConfig.batch_size)
@@ -189,6 +192,8 @@ def _scaled(fields: dict[str, Any], scale: float, batch: int | None) -> dict[str
             scaled[key] = max(1, round(value * scale))
         elif key in SCALED_SAMPLES and value:
             scaled[key] = max(1, round(value * scale / batch)) * batch
+        elif key in SCALED_INTERVALS:
+            scaled[key] = max(MIN_INTERVAL_BATCHES, round(value * scale / batch)) * batch
     return scaled
 
 
@@ -269,10 +274,7 @@ def _finish(recipe: Recipe, out: Path, last: Path | None) -> Path:
     """out/model.safetensors: the last stage's files, its info naming the recipe and its run."""
     assert last is not None  # load_recipe requires a last stage that writes a network
     final = out / "model.safetensors"
-    for file in checkpoint_files(last):
-        target = out / file.name if file != last else final
-        shutil.copyfile(file, target)
-    info = load_info(final)
+    info = load_info(last)
     stages = []
     for index, stage in enumerate(recipe.stages, start=1):
         done = _done(out, index, stage) or {}
@@ -282,6 +284,10 @@ def _finish(recipe: Recipe, out: Path, last: Path | None) -> Path:
     info["recipe"] = {"name": recipe.name, "file": _shown(recipe.path), "sha256": recipe.sha256,
                       "scale": recipe.scale, "commit": first_commit, "stages": stages}
     info["trained_on"] = _trained_on(recipe)
+    if final.is_file() and load_info(final) == info:
+        return final  # finished before: leave the files as they are
+    for file in checkpoint_files(last):
+        shutil.copyfile(file, out / file.name if file != last else final)
     replace_info(final, info)
     return final
 
