@@ -131,10 +131,11 @@ def _handler_figures(model: DepthModel, repeats: int) -> dict[str, float]:
     import gradio as gr
     from gradio.image_utils import decode_base64_to_image_array
 
+    from depth.visualize import colour_bar
+
     from .examples import Examples
     from .outputs import OutputFolders
     from .photo import PhotoDepth
-    from depth.visualize import colour_bar
     from .webcam import DEFAULT_FAR, DEFAULT_NEAR, FrameRate, live, webcam_depth
 
     examples = Examples()

@@ -27,7 +27,6 @@ from PIL import Image
 
 from depth.visualize import save_depth_png
 
-
 ROOT_PREFIX = "depth-app-"
 
 

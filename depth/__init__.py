@@ -12,7 +12,12 @@ from .loss import paper_valid_mask, scale_invariant_loss
 from .metrics import EIGEN_CROP, PAPER, Protocol, compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
 from .predict import (
-    DEFAULT_WEIGHTS, SHIPPED_WEIGHTS, DepthModel, Prediction, UntrainedWeightsWarning, load_model,
+    DEFAULT_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    DepthModel,
+    Prediction,
+    UntrainedWeightsWarning,
+    load_model,
     resolve_device,
 )
 

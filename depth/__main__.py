@@ -96,7 +96,8 @@ def _write_json(path: str, data: object) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, main as train_main
+    from .train import TrainConfig
+    from .train import main as train_main
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})

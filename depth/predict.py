@@ -44,7 +44,12 @@ from .contrast import contrast_factors, stretch
 from .data import FRAME_HEIGHT, FRAME_WIDTH
 from .images import ImageSource, load_rgb, resize_rgb
 from .model import (
-    INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_OFFSET, OUTPUT_STRIDE, OUTPUT_WIDTH,
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
+    OUTPUT_HEIGHT,
+    OUTPUT_OFFSET,
+    OUTPUT_STRIDE,
+    OUTPUT_WIDTH,
 )
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -25,9 +25,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -38,10 +38,10 @@ from tqdm import tqdm
 from . import synthetic
 from .anatomy import record_layers
 from .checkpoint import load_checkpoint, save_checkpoint
-from .efficientnet import VARIANTS, pretrained_state
 from .data import FrameSource, open_dataset
 from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
 from .data.pool import TensorPool, check_pool_fits
+from .efficientnet import VARIANTS, pretrained_state
 from .loss import scale_invariant_loss
 from .metrics import compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
@@ -78,7 +78,7 @@ class TrainConfig:
     backbone: str = "eigen"  # "eigen" (the paper's coarse 1-5) or "efficientnet-lite0" (ImageNet-pretrained)
     frozen_blocks: int = 0  # efficientnet-lite0: the stem and this many of its 16 blocks are not trained
     lr_backbone: float = 0.001  # efficientnet-lite*: its learning rate (lr_coarse_conv is the paper net's)
-    fine_reads_backbone: bool = False  # efficientnet-lite*: fine 2 also reads the backbone's stride-8 and -16 maps (not the paper's)
+    fine_reads_backbone: bool = False  # efficientnet-lite0: fine 2 also reads its stride-8 and -16 maps (not the paper's)
     batch_size: int = 32
     coarse_samples: int = 2_000_000  # 0 with --init: keep its coarse net and train the fine stage alone
     fine_samples: int = 1_500_000  # 0: train the coarse stage alone (the run's output is then coarse.safetensors)

@@ -20,13 +20,17 @@ from demo.photo import DEFAULT_FOV, METRIC_LABELS, PhotoDepth, summary, user_err
 from demo.pointcloud import point_cloud  # noqa: E402
 from demo.ui import build_app, serve  # noqa: E402
 from demo.views import to_working  # noqa: E402
-from depth.visualize import colour_bar  # noqa: E402
 from demo.webcam import FrameRate, live, webcam_depth  # noqa: E402
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees  # noqa: E402
 from depth.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 from depth.model import EigenDepthNet, ModelConfig  # noqa: E402
 from depth.predict import DepthModel  # noqa: E402
-from depth.visualize import DEFAULT_COLORMAP, colorize, depth_range  # noqa: E402
+from depth.visualize import (  # noqa: E402
+    DEFAULT_COLORMAP,
+    colorize,
+    colour_bar,  # noqa: E402
+    depth_range,
+)
 
 EXAMPLES = Examples()
 

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from depth.data.augment import (
-    AugmentConfig, AugmentParams, augment, identity_params, output_targets, random_params,
+    AugmentConfig,
+    AugmentParams,
+    augment,
+    identity_params,
+    output_targets,
+    random_params,
 )
 
 

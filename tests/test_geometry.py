@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from depth.geometry import (
-    NYU_INTRINSICS, backproject, horizontal_fov_degrees, intrinsics_from_fov,
-    nyu_horizontal_fov_degrees, scale_intrinsics,
+    NYU_INTRINSICS,
+    backproject,
+    horizontal_fov_degrees,
+    intrinsics_from_fov,
+    nyu_horizontal_fov_degrees,
+    scale_intrinsics,
 )
 
 FX, FY, CX, CY = NYU_INTRINSICS

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from depth.metrics import (
-    EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, evaluation_mask, log_depth_spread, mean_metrics,
+    EIGEN_CROP,
+    METRIC_NAMES,
+    PAPER,
+    compute_metrics,
+    evaluation_mask,
+    log_depth_spread,
+    mean_metrics,
     standard_errors,
 )
 

@@ -62,7 +62,8 @@ def test_a_pool_too_big_for_memory_or_disk_is_refused_before_allocating(tmp_path
     from depth.data import pool
 
     monkeypatch.setattr(pool, "_available_ram", lambda: 10 * pool.FRAME_BYTES)
-    with pytest.raises(ValueError, match=r"a pool of 120,000 frames needs 42.9 GiB .* lower --train-frames \(at most about 9 here\)"):
+    message = r"a pool of 120,000 frames needs 42.9 GiB .* lower --train-frames \(at most about 9 here\)"
+    with pytest.raises(ValueError, match=message):
         pool.check_pool_fits(120_000, "cpu")
     pool.check_pool_fits(9, "cpu")
     with pytest.raises(ValueError, match="free disk space at"):

@@ -186,7 +186,8 @@ def test_bad_inputs_raise_clear_value_errors(tmp_path, photo):
         truncated: "truncated.jpg: image data is corrupt or truncated",
         tiny: "tiny.png: image is 1x1 pixels",
         _png_header_only(tmp_path / "bomb.png", 20000, 20000): "bomb.png: image is larger than the 50-megapixel limit",
-        _png_header_only(tmp_path / "huge.png", 9000, 7000): "huge.png: image is 9000x7000 = 63 megapixels, more than the 50-megapixel limit",
+        _png_header_only(tmp_path / "huge.png", 9000, 7000):
+            "huge.png: image is 9000x7000 = 63 megapixels, more than the 50-megapixel limit",
         tmp_path: "not a file",
     }
     for source, message in cases.items():

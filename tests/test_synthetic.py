@@ -10,8 +10,17 @@ from PIL import Image
 
 from depth.data import open_dataset
 from depth.synthetic import (
-    MAX_DEPTH, MIN_DEPTH, SyntheticFrames, ideal_sensor, nyu_intrinsics, random_scenes, render, simple_scene,
-    stream_id, trace, write_folder,
+    MAX_DEPTH,
+    MIN_DEPTH,
+    SyntheticFrames,
+    ideal_sensor,
+    nyu_intrinsics,
+    random_scenes,
+    render,
+    simple_scene,
+    stream_id,
+    trace,
+    write_folder,
 )
 from depth.synthetic.camera import camera_rays
 from depth.synthetic.hashing import Draws, frame_keys, mix32

@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 import depth
 from depth.__main__ import main as cli
 from depth.model import EigenDepthNet, ModelConfig
-from depth.train import TrainConfig, check_options, main as train
+from depth.train import TrainConfig
+from depth.train import main as train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -111,5 +111,5 @@ def open_dataset(name: str, path: str | None = None, split: str = "train", **opt
 
 def _load_builtin_readers() -> None:
     # imported lazily so `import depth` stays light; each module registers itself on import
-    from . import folder, nyu  # noqa: F401
     from .. import synthetic  # noqa: F401
+    from . import folder, nyu  # noqa: F401

@@ -20,7 +20,12 @@ import torch.nn.functional as F
 
 from ..loss import paper_valid_mask
 from ..model import (
-    INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_OFFSET, OUTPUT_STRIDE, OUTPUT_WIDTH,
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
+    OUTPUT_HEIGHT,
+    OUTPUT_OFFSET,
+    OUTPUT_STRIDE,
+    OUTPUT_WIDTH,
 )
 
 
