@@ -8,14 +8,16 @@ from typing import Any
 
 import gradio as gr
 from gradio import http_server
+from starlette.middleware import Middleware
 
 from depth import DepthModel
 
+from .browser import CrossOriginIsolation, browser_config
 from .classroom import Classroom, classroom_tab
 from .examples import Examples
 from .networks import as_networks
 from .outputs import OutputFolders
-from .photo import PhotoDepth, photo_tab
+from .photo import COLORMAPS, PhotoDepth, photo_tab
 from .webcam import webcam_tab
 
 TITLE = "Depth from a single image (Eigen et al. 2014)"
@@ -31,15 +33,18 @@ CSS = """
 
 def build_app(
     models: DepthModel | Mapping[str, DepthModel], examples: Examples | None = None,
-    folders: OutputFolders | None = None,
+    folders: OutputFolders | None = None, in_browser: bool = True,
 ) -> gr.Blocks:
     """The UI around one loaded model, or several by name ({name: model}, the first the default):
     with several, a choice of network heads the page and every endpoint takes its name.
 
     examples: the example frames with ground truth (default: assets/examples).
     folders: where output files go (default: a bounded folder in Gradio's cache).
+    in_browser: offer the webcam tab's "Run in this browser" (exports each network to ONNX
+    once, see demo.browser).
     """
     networks = as_networks(models)
+    browser = browser_config(networks, COLORMAPS) if in_browser else None
     examples = examples if examples is not None else Examples()
     folders = folders if folders is not None else OutputFolders()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
@@ -60,7 +65,7 @@ def build_app(
             with gr.Tab("Photo", id="photo-tab") as photo:
                 upload = photo_tab(PhotoDepth(networks, examples, folders), network)
             with gr.Tab("Webcam", id="webcam-tab") as webcam:
-                webcam_tab(networks, network)
+                webcam_tab(networks, network, browser=browser)
             with gr.Tab("How it works", id="classroom-tab") as classroom:
                 showing = classroom_tab(Classroom(networks, examples), network, upload, classroom)
         for other in (photo, webcam):  # the classroom tab re-runs the network only while it is open
@@ -75,7 +80,10 @@ def serve(app: gr.Blocks, **launch: Any) -> gr.Blocks:
     Unless quiet, the last start-up line says where the app is: Gradio takes the next free port
     when the one asked for (GRADIO_SERVER_PORT, default 7860) is busy."""
     keep_serving = not launch.pop("prevent_thread_lock", False)
-    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, **launch, "prevent_thread_lock": True})
+    # cross-origin isolated, so the in-browser mode may run WebAssembly on several threads
+    isolated = {"middleware": [Middleware(CrossOriginIsolation)]}
+    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, "app_kwargs": isolated, **launch,
+                                 "prevent_thread_lock": True})
     if not launch.get("quiet"):
         print(served_address(app.server_port, launch.get("server_port")), flush=True)
     if keep_serving:

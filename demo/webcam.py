@@ -16,6 +16,7 @@ read from its header, so an absurd frame is refused before it is decoded.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from depth import DepthModel
 from depth.images import load_rgb
 from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
+from .browser import SCRIPT, url
 from .networks import as_networks, choose
 from .outputs import OutputFolders, write_rgb
 from .photo import COLORMAPS, LIMITS, user_errors
@@ -45,6 +47,17 @@ CONCURRENCY = 2  # webcam streams served at once, in their own group (photo user
 CAMERA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
 FRAME_SIDE = 640  # pixels: the longest side a frame is worked on at
 MAX_FRAME_PIXELS = 12_000_000  # a 4K camera's 8.3 MP fits; more is no webcam frame
+# The in-browser mode's elements; demo/web/depth_web.js finds them by id and runs them.
+BROWSER_PANEL = """
+<div id="browser-panel">
+  <button id="browser-toggle" class="lg secondary" type="button">Run in this browser</button>
+  <span id="browser-status"></span>
+  <div style="display: flex; gap: 8px; margin-top: 6px;">
+    <video id="browser-camera" playsinline muted style="width: 50%;"></video>
+    <canvas id="browser-depth" style="width: 50%;"></canvas>
+  </div>
+</div>
+"""
 
 
 @dataclass
@@ -107,9 +120,11 @@ def live(model: DepthModel) -> DepthModel:
 
 
 def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
-               folders: OutputFolders | None = None) -> None:
+               folders: OutputFolders | None = None, browser: dict[str, Any] | None = None) -> None:
     """Lay out the webcam tab inside the current gr.Blocks and wire its stream; `network` is
-    the page's choice among `models` (demo.networks).
+    the page's choice among `models` (demo.networks). With `browser` (demo.browser.browser_config)
+    the tab also offers "Run in this browser": the page's own camera, network and colours
+    (demo/web/depth_web.js), which send the server no frames.
 
     API "/webcam": (frame image file, near, far, colormap, network) -> (colour depth image,
     status Markdown).
@@ -119,7 +134,10 @@ def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
     """
     folders = folders if folders is not None else OutputFolders(keep=64, max_bytes=32 * 2**20)
     networks = {name: live(model) for name, model in as_networks(models).items()}
-    with gr.Row():
+    if browser is not None:
+        gr.HTML(BROWSER_PANEL, elem_id="webcam-browser", js_on_load=(
+            f"import({json.dumps(url(SCRIPT))}).then((page) => page.start(element, {json.dumps(browser)}))"))
+    with gr.Row(elem_id="webcam-server-row"):
         camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
                           webcam_options=gr.WebcamOptions(constraints=CAMERA), elem_id="camera")
         output = gr.Image(label="Depth", interactive=False, format="jpeg",
@@ -129,9 +147,10 @@ def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
     status = gr.Markdown(label="Status", value="Press the camera's record button to start; it stops after "
                          f"{TIME_LIMIT} s of depth.", elem_id="webcam-status")
     with gr.Row():
-        near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)")
-        far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)")
-        colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True, label="Colormap")
+        near = gr.Slider(0.0, 30.0, value=DEFAULT_NEAR, step=0.05, label="near (m)", elem_id="webcam-near")
+        far = gr.Slider(0.1, 30.0, value=DEFAULT_FAR, step=0.05, label="far (m)", elem_id="webcam-far")
+        colormap = gr.Dropdown(COLORMAPS, value=DEFAULT_COLORMAP, allow_custom_value=True, label="Colormap",
+                               elem_id="webcam-colormap")
     gr.Markdown(LIMITS, elem_id="webcam-limits")
     rate = gr.State(None)
     frame_file = gr.File(visible=False, type="filepath")  # the API's input: checked before it is decoded
