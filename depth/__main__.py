@@ -229,7 +229,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .contrast import fit_contrast, set_contrast
+    from .calibrate import fit_contrast, set_contrast
     from .data import open_dataset
 
     try:

@@ -192,7 +192,7 @@ class Calibrate:
         return [] if self.frames >= 1 else [f"frames must be at least 1, got {self.frames}"]
 
     def run(self, ctx: Context, folder: Path, previous: Path | None) -> Path | None:
-        from .contrast import fit_contrast, set_contrast
+        from .calibrate import fit_contrast, set_contrast
         from .predict import load_model
 
         source = _needs(previous, "calibrate")

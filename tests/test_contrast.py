@@ -4,8 +4,9 @@ import torch
 from safetensors import safe_open
 
 from depth.__main__ import main
+from depth.calibrate import fit_contrast, set_contrast
 from depth.checkpoint import CheckpointError, checkpoint_files, load_info, save_checkpoint
-from depth.contrast import contrast_factors, fit_contrast, set_contrast, stretch
+from depth.contrast import contrast_factors, stretch
 from depth.data import open_dataset
 from depth.evaluate import evaluate
 from depth.metrics import PAPER
