@@ -35,7 +35,8 @@ EXPORT_VERSION = "1"  # part of each file's key: bump when depth.onnx_export cha
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
-    "Cross-Origin-Resource-Policy": "same-origin",
+    # others may still embed or link the app's files (a Space's page shows it in a frame)
+    "Cross-Origin-Resource-Policy": "cross-origin",
 }
 
 

@@ -3,6 +3,7 @@ webcam tab and the "How it works" tab."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,13 @@ def build_app(
     once, see demo.browser).
     """
     networks = as_networks(models)
-    browser = browser_config(networks, COLORMAPS) if in_browser else None
+    browser = None
+    if in_browser:
+        try:
+            browser = browser_config(networks, COLORMAPS)
+        except (ImportError, OSError, RuntimeError, ValueError) as error:  # the server path still works
+            warnings.warn(f"the webcam tab runs on the server only: exporting the networks for the browser "
+                          f"failed ({error})", stacklevel=2)
     examples = examples if examples is not None else Examples()
     folders = folders if folders is not None else OutputFolders()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as app:

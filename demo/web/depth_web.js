@@ -24,9 +24,20 @@ function pyRound(x) {
   return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
 }
 
+// Frames keep their size from one to the next: each axis's taps are computed once.
+const tapCache = new Map();
+function cached(key, make) {
+  if (!tapCache.has(key)) tapCache.set(key, make());
+  return tapCache.get(key);
+}
+
 // One axis of PyTorch's antialiased bilinear resampling (align_corners=False): for each output
 // index, the first input index and the normalised triangle-filter weights.
 function aaTaps(inSize, outSize) {
+  return cached(`aa ${inSize} ${outSize}`, () => computeAaTaps(inSize, outSize));
+}
+
+function computeAaTaps(inSize, outSize) {
   const scale = inSize / outSize;
   const support = scale >= 1 ? scale : 1;
   const invScale = scale >= 1 ? 1 / scale : 1;
@@ -99,6 +110,10 @@ export function fitToInput(rgba, width, height) {
 
 // For each of n photo pixels: the two grid cells and weights that interpolate it.
 function gridTaps(n, scale, offset, cells) {
+  return cached(`grid ${n} ${scale} ${offset} ${cells}`, () => computeGridTaps(n, scale, offset, cells));
+}
+
+function computeGridTaps(n, scale, offset, cells) {
   const taps = [];
   for (let k = 0; k < n; k++) {
     const input = (k + 0.5) * scale - offset;
