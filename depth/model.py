@@ -18,6 +18,9 @@ from torch import nn
 
 from .efficientnet import VARIANTS, EfficientNetLite
 
+# Frames are stored and augmented at the paper's working resolution, NYU's 640x480 halved;
+# the network sees the centre 304x228 of it.
+FRAME_HEIGHT, FRAME_WIDTH = 240, 320
 INPUT_HEIGHT, INPUT_WIDTH = 228, 304
 OUTPUT_HEIGHT, OUTPUT_WIDTH = 55, 74
 OUTPUT_STRIDE = 4  # input pixels per output pixel

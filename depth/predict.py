@@ -41,9 +41,10 @@ import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .contrast import contrast_factors, stretch
-from .data import FRAME_HEIGHT, FRAME_WIDTH
 from .images import ImageSource, load_rgb, resize_rgb
 from .model import (
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
     INPUT_HEIGHT,
     INPUT_WIDTH,
     OUTPUT_HEIGHT,

@@ -7,15 +7,13 @@ from a `TensorPool` (a dataset decoded once into device memory) or rendered on t
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-
-# Frames are stored and augmented at the paper's working resolution: NYU's 640x480 halved.
-FRAME_HEIGHT, FRAME_WIDTH = 240, 320
 
 
 @dataclass
@@ -109,7 +107,12 @@ def open_dataset(name: str, path: str | None = None, split: str = "train", **opt
     return _REGISTRY[name](path, split, **options)
 
 
+# The built-in readers, by the module that registers each; imported on first use, so `import
+# depth` stays light, and by name, so this package never imports the readers built on it.
+BUILTIN_READERS = {"folder": "depth.data.folder", "nyu-labeled": "depth.data.nyu", "nyu-csv": "depth.data.nyu",
+                   "synthetic": "depth.synthetic.frames"}
+
+
 def _load_builtin_readers() -> None:
-    # imported lazily so `import depth` stays light; each module registers itself on import
-    from .. import synthetic  # noqa: F401
-    from . import folder, nyu  # noqa: F401
+    for module in sorted(set(BUILTIN_READERS.values())):
+        importlib.import_module(module)

@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..images import resize_rgb
-from . import FRAME_HEIGHT, FRAME_WIDTH, DepthDataset, FrameSource, Sample
+from ..model import FRAME_HEIGHT, FRAME_WIDTH
+from . import DepthDataset, FrameSource, Sample
 
 
 class TensorPool:

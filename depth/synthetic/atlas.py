@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ def _read_tile(path: Path) -> Tensor:
     return (srgb / 255.0).clamp(min=1 / 255.0).pow(2.2).permute(2, 0, 1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(device: str) -> TextureAtlas:
     manifest_path = TEXTURE_DIR / "manifest.json"
     if not manifest_path.is_file():

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import FRAME_HEIGHT, FRAME_WIDTH, Sample, make_sample, register_dataset
+from ..data import Sample, make_sample, register_dataset
 from ..data.nyu import NYU_HEIGHT, NYU_WIDTH
+from ..model import FRAME_HEIGHT, FRAME_WIDTH
 from .atlas import texture_atlas
 from .camera import nyu_intrinsics
 from .hashing import Draws, frame_keys, frame_seed, mix32
@@ -32,8 +33,9 @@ MIN_SIDE, MAX_SIDE = 8, 4096  # pixels: the frame sizes the renderer accepts
 @dataclass
 class Frames:
     """A rendered batch. image: (B, 3, H, W) uint8 RGB. depth: (B, H, W) float32 metres along
-    the optical axis as the Kinect reports it (quantised, see sensor.kinect_depth), 0 in holes. valid: (B, H, W) bool, depth > 0. true_depth: (B, H, W) the
-    exact depth everywhere, holes included. intrinsics: (fx, fy, cx, cy) in pixels."""
+    the optical axis as the Kinect reports it (quantised, see sensor.kinect_depth), 0 in holes.
+    valid: (B, H, W) bool, depth > 0. true_depth: (B, H, W) the exact depth everywhere, holes
+    included. intrinsics: (fx, fy, cx, cy) in pixels."""
 
     image: Tensor
     depth: Tensor

@@ -11,9 +11,9 @@ angle, closed doors, pictures, curtains, rugs, skirting boards, 20 pieces of clu
 and floors (boxes, books, electronics, cushions, bags, bins), cups, bottles, vases and plant
 pots, lamps and ceiling lights, each at the first of a few random spots that is clear of the
 camera and of what came before; half the time turns the camera towards a piece of
-furniture at least 1.5 m away, and away from a wall less than 1.5 m ahead. Surfaces are photo textures (atlas.py) or procedural looks (materials.py). Rooms
-are at most 10 m long and a wing or what lies beyond a door adds at most 6 m more, so every
-ray ends well within raycast.FAR.
+furniture at least 1.5 m away, and away from a wall less than 1.5 m ahead. Surfaces are photo
+textures (atlas.py) or procedural looks (materials.py). Rooms are at most 10 m long and a wing
+or what lies beyond a door adds at most 6 m more, so every ray ends well within raycast.FAR.
 
 `python -m depth stats` measures how deep and varied the result is, beside NYU.
 """
