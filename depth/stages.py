@@ -94,7 +94,7 @@ class Pool:
         work = f"{cfg.train_frames:,} frames of {cfg.data} {cfg.train_split}" if cfg.train_frames else f"all of {cfg.data}"
         if (pool_folder(cfg, ctx.pools) / "pool.json").is_file():
             return Estimate(work, "kept already", 0.0)
-        count = 8
+        count = 4
         start = time.perf_counter()
         train.load_frames(dataclasses.replace(cfg, train_frames=count), cfg.data_path, cfg.train_split, count,
                           torch.device("cpu"))
@@ -238,7 +238,7 @@ def _loop_speed(cfg: TrainConfig, stage: str) -> float:
         batch = cfg.batch_size
         with tempfile.TemporaryDirectory() as folder:
             probe = dataclasses.replace(
-                cfg, out=str(Path(folder) / "run"), train_frames=min(cfg.train_frames or 16, 16), pool_file="",
+                cfg, out=str(Path(folder) / "run"), train_frames=min(cfg.train_frames or batch, batch), pool_file="",
                 val_frames=1, baseline_frames=1, log_every=1, val_every=10**9, checkpoint_every=10**9,
                 pick="last", init="", coarse_samples=batch * (MEASURED_STEPS if stage == "coarse" else 1),
                 fine_samples=batch * MEASURED_STEPS if stage == "fine" else 0)
@@ -255,7 +255,7 @@ def _validation_seconds_per_frame(cfg: TrainConfig) -> float:
     """Seconds to produce one validation frame of `cfg`'s data and run the network on it here."""
     key = ("val", cfg.data, cfg.data_path, cfg.val_path, cfg.val_split, cfg.backbone, cfg.fc_width)
     if key not in _MEASURED:
-        count, device = 4, resolve_device(cfg.device or None)
+        count, device = 2, resolve_device(cfg.device or None)
         net = train.initial_network(dataclasses.replace(cfg, init="")).to(device).eval()
         start = time.perf_counter()
         with contextlib.redirect_stderr(io.StringIO()):

@@ -80,3 +80,32 @@ def test_train_refuses_a_pool_that_cannot_fit_before_writing_anything(tmp_path, 
     err = capsys.readouterr().err
     assert "needs 42.9 GiB" in err and "--train-frames" in err and "Traceback" not in err
     assert not out.exists()
+
+
+class KilledSource(CountingSource):
+    """Stops the build (as a kill would) once `limit` frames have been rendered."""
+
+    def __init__(self, frames: SyntheticFrames, limit: int) -> None:
+        super().__init__(frames)
+        self.limit = limit
+
+    def frames(self, indices):
+        if self.asked >= self.limit:
+            raise KeyboardInterrupt
+        return super().frames(indices)
+
+
+def test_a_killed_build_resumes_where_it_stopped_and_gives_the_same_frames(tmp_path, source):
+    key = {"data": "synthetic", "split": "val"}
+    killed = KilledSource(source, limit=4)
+    with pytest.raises(KeyboardInterrupt):
+        TensorPool.from_source(killed, 6, "cpu", batch=2, keep=tmp_path / "pool", key=key)
+    assert not (tmp_path / "pool" / "pool.json").exists()
+    assert TensorPool.kept(tmp_path / "pool", key, 6, "cpu") is None  # unfinished: not a pool yet
+
+    resumed = CountingSource(source)
+    pool = TensorPool.from_source(resumed, 6, "cpu", batch=2, keep=tmp_path / "pool", key=key)
+    assert resumed.asked == 2  # only the frames the killed build had not written
+    images, depth = pool.frames(torch.arange(6))
+    expected_images, expected_depth = source.frames(torch.arange(6))
+    assert torch.equal(images, expected_images) and torch.equal(depth, expected_depth.half().float())

@@ -167,15 +167,57 @@ def test_a_recipe_killed_inside_a_stage_and_between_stages_ends_with_the_same_we
     assert load_info(out / "model.safetensors")["contrast"] == load_info(paper_run / "model.safetensors")["contrast"]
 
 
-def test_dry_run_prints_each_stage_with_a_measured_time_and_trains_nothing(tmp_path, pools, capsys):
+TINY = """
+[train]
+data = "synthetic"
+train_frames = 4000
+val_frames = 200
+fc_width = 16
+batch_size = 2
+val_every = 800
+[[stage]]
+name = "pool"
+kind = "pool"
+[[stage]]
+name = "coarse"
+kind = "coarse"
+coarse_samples = 2000
+[[stage]]
+name = "fine"
+kind = "fine"
+fine_samples = 1000
+[[stage]]
+name = "export"
+kind = "export"
+fc_int8 = ["fc6"]
+[[stage]]
+name = "calibrate"
+kind = "calibrate"
+frames = 100
+"""
+
+
+def test_dry_run_prints_each_stage_with_a_measured_time_and_trains_nothing(tmp_path, capsys):
     out = tmp_path / "dry"
-    assert cli(["train", "--recipe", "paper", "--scale", SCALE, "--dry-run", "--out", str(out), "--pools", str(pools),
+    path = _recipe(tmp_path, TINY)
+    assert cli(["train", "--recipe", path, "--dry-run", "--out", str(out), "--pools", str(tmp_path / "pools"),
                 "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert list(rows) == ["pool", "coarse", "fine", "export", "calibrate"]
+    assert "4,000 frames of synthetic train" in rows["pool"] and "frames/s" in rows["pool"]
+    assert "2,000 samples, batch 2" in rows["coarse"] and "samples/s" in rows["coarse"]
+    assert "1,000 samples, batch 2" in rows["fine"] and "100 frames of synthetic val" in rows["calibrate"]
+    assert lines[-1].startswith("total: about ") and " min on this machine (" in lines[-1]
+    assert not out.exists() and not (tmp_path / "pools").exists()
+
+
+def test_dry_run_of_a_shipped_recipe_marks_the_finished_stages(paper_run, pools, capsys):
+    assert cli(["train", "--recipe", "paper", "--scale", SCALE, "--dry-run", "--out", str(paper_run),
+                "--pools", str(pools)]) == 0
     printed = capsys.readouterr().out
-    for stage in ("pool", "coarse", "fine", "export", "calibrate"):
-        assert f"\n{stage} " in printed
-    assert "samples/s" in printed and "total: about" in printed and "160 samples, batch 16" in printed
-    assert not out.exists()
+    assert all(f"{stage}" in printed for stage in ("pool", "coarse", "fine", "export", "calibrate"))
+    assert printed.count(" done") == 5 and "total: about < 1 min" in printed
 
 
 def test_the_shipped_checkpoints_recipe_sha256_is_the_recipe_files():

@@ -166,7 +166,7 @@ def test_compile_compiles_the_renderer_only_where_it_pays_off(monkeypatch):
     monkeypatch.setattr(train.TensorPool, "from_source", lambda source, count, device: source)
     cfg = train.TrainConfig(compile=True)
     for count in (8, train.COMPILED_RENDERER_FRAMES, 0):  # small pool, big pool, on the fly
-        train._frames(cfg, "", "val", count, torch.device("cpu"))
+        train.load_frames(cfg, "", "val", count, torch.device("cpu"))
     assert asked == [False, True, True]
 
 
@@ -175,12 +175,12 @@ def test_a_pool_file_is_rendered_once_and_then_mapped(monkeypatch, tmp_path):
     from depth.synthetic import SyntheticDataset
 
     cfg = train.TrainConfig()
-    first = train._frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+    first = train.load_frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
     monkeypatch.setattr(SyntheticDataset, "frame_source", lambda *args, **kwargs: pytest.fail("rendered again"))
-    mapped = train._frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+    mapped = train.load_frames(cfg, "", "val", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
     assert torch.equal(mapped.frames(torch.arange(3))[1], first.frames(torch.arange(3))[1])
     with pytest.raises(ValueError, match="keeps the frames of"):  # another split's frames
-        train._frames(cfg, "", "test", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
+        train.load_frames(cfg, "", "test", 3, torch.device("cpu"), keep=str(tmp_path / "pool"))
 
 
 def test_bf16_pays_on_cuda_and_bf16_cpus_only():
