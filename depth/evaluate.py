@@ -27,6 +27,8 @@ from .metrics import (
     evaluation_mask,
     log_depth_spread,
     mean_metrics,
+    scale_metrics,
+    scale_summary,
     standard_errors,
 )
 from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH
@@ -74,11 +76,15 @@ def evaluate(
     Returns {"protocol", "protocol_description", "weights", "frames", "skipped", "results":
     {row name: {metric: value}}, "standard_error": {row name: {metric: value or None}},
     "per_frame": [{"frame": name, row name: {metric: value}}], "spread": {row name: ratio},
-    "fine_stage": ...}. The standard errors say how much the means could move with other
-    frames of the same kind (`metrics.standard_errors`); per_frame lets two reports on the same
-    frames be compared frame by frame. A row's spread
-    is its maps' standard deviation of log depth, mean over frames, over the same mean of the
-    ground truth's (`metrics.log_depth_spread`): 1 when the maps vary as much as the scenes,
+    "scale": {row name: scale summary}, "fine_stage": ...}.
+
+    Each per-frame row also has "scale": {row name: `metrics.scale_metrics`}, and "scale"
+    summarises them over the frames (`metrics.scale_summary`): wrong metres told apart from a
+    wrong shape. The standard errors say how much the means could move with other frames of
+    the same kind (`metrics.standard_errors`); per_frame lets two reports on the same frames be
+    compared frame by frame. A row's spread is its maps' standard deviation of log depth, mean
+    over frames, over the same mean of the ground truth's (`metrics.log_depth_spread`): 1 when
+    the maps vary as much as the scenes,
     below 1 when they are flatter; None when no frame's ground truth varies.
     """
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -103,9 +109,10 @@ def evaluate(
                 maps = {"coarse": prediction.coarse, "coarse + fine": prediction.fine}
                 if mean is not None:
                     maps["mean-depth baseline"] = mean.fine
-                per_frame.append({"frame": sample.name})
+                per_frame.append({"frame": sample.name, "scale": {}})
                 for name, depth_map in maps.items():
                     per_frame[-1][name] = compute_metrics(depth_map, sample.depth, protocol)
+                    per_frame[-1]["scale"][name] = scale_metrics(depth_map, sample.depth, protocol)
                     rows[name].append(per_frame[-1][name])
                     spreads[name].append(log_depth_spread(depth_map, sample.depth, protocol))
     if not rows["coarse"]:
@@ -121,6 +128,7 @@ def evaluate(
         "weights": model.describe(), "flip_average": model.flip_average, "frames": count - skipped, "skipped": skipped,
         "results": results, "standard_error": {name: standard_errors(per_image) for name, per_image in rows.items()},
         "per_frame": per_frame, "spread": spread, "fine_stage": fine_stage_verdict(results, model.output),
+        "scale": {name: scale_summary([frame["scale"][name] for frame in per_frame]) for name in rows},
     }
 
 
@@ -161,8 +169,27 @@ def compare_reports(before: dict[str, Any], after: dict[str, Any], row: str = "c
     errors = standard_errors(differences)
     sign = {m: 1 if m in HIGHER_IS_BETTER else -1 for m in METRIC_NAMES}  # +1: a rise is better
     better = {m: sum(sign[m] * d[m] > 0 for d in differences) for m in METRIC_NAMES}
-    return {"row": row, "frames": len(names), "before": before.get("weights"), "after": after.get("weights"),
-            "difference": mean_metrics(differences), "standard_error": errors, "after_better_on": better}
+    comparison = {"row": row, "frames": len(names), "before": before.get("weights"), "after": after.get("weights"),
+                  "difference": mean_metrics(differences), "standard_error": errors, "after_better_on": better}
+    if all("scale" in table[n] for table in tables for n in names):  # reports from 2026-12-08 on
+        comparison["scale"] = _compare_scale([[table[n]["scale"][row] for n in names] for table in tables],
+                                             [report.get("scale", {}).get(row) for report in (before, after)])
+    return comparison
+
+
+def _compare_scale(frames: list[list[dict[str, float]]], summaries: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Paired scale figures of two reports' frames: how far off their metres are (|log ratio|,
+    lower is better) and delta1_scaled (the shape alone, higher is better), each as the mean
+    per-frame difference (second - first), its standard error and frames better."""
+    first, second = frames
+    result: dict[str, Any] = {"summaries": summaries}
+    for name, value, higher in (("abs_log_ratio", lambda m: abs(m["log_ratio"]), False),
+                                ("delta1_scaled", lambda m: m["delta1_scaled"], True)):
+        diffs = np.array([value(b) - value(a) for a, b in zip(first, second)])
+        error = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+        result[name] = {"difference": float(diffs.mean()), "standard_error": error,
+                        "after_better_on": int(np.sum(diffs > 0 if higher else diffs < 0))}
+    return result
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
@@ -175,8 +202,43 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         lines.append(f"| {m} ({'higher' if m in HIGHER_IS_BETTER else 'lower'} is better) | "
                      f"{comparison['difference'][m]:+.4f} | {'-' if error is None else f'{error:.4f}'} | "
                      f"{comparison['after_better_on'][m]} of {comparison['frames']} |")
+    if scale := comparison.get("scale"):
+        lines += ["", "Scale (metres apart from shape; per frame, paired):"]
+        for label, summary in zip(("first", "second"), scale["summaries"]):
+            if summary:
+                lines.append(f"- {label}: {_scale_words(summary)}")
+        for name, words in (("abs_log_ratio", "|log scale ratio| (lower is better)"),
+                            ("delta1_scaled", "δ<1.25 after each frame's best scale (higher is better)")):
+            row, error = scale[name], scale[name]["standard_error"]
+            lines.append(f"- {words}: {row['difference']:+.4f} ± {'-' if error is None else f'{error:.4f}'}, "
+                         f"second better on {row['after_better_on']} of {comparison['frames']}")
     lines += ["", "A difference within about twice its standard error is not told apart by these frames."]
     return "\n".join(lines)
+
+
+def _scale_words(summary: dict[str, Any]) -> str:
+    spread = summary["log_ratio_std"]
+    return (f"scale ratio x{summary['ratio']:.2f} (geometric mean of prediction over truth), log ratio varies by "
+            f"{'-' if spread is None else f'{spread:.3f}'} from frame to frame; δ<1.25 {summary['delta1']:.3f} as "
+            f"predicted, {summary['delta1_scaled']:.3f} after each frame's best scale")
+
+
+PER_FRAME_ROWS = 40  # frames listed by format_table; more stay in the JSON report
+
+
+def _per_frame_scale(report: dict[str, Any]) -> list[str]:
+    """The default output's scale per frame, as table lines (none for more than PER_FRAME_ROWS frames)."""
+    row = "coarse + fine" if report["fine_stage"]["output"] == "fine" else "coarse"
+    frames = report["per_frame"]
+    if len(frames) > PER_FRAME_ROWS:
+        return [f"(per-frame scale of {len(frames)} frames: in the JSON report, per_frame)"]
+    lines = ["", f"Per frame ({row}):", "", "| frame | scale ratio | SI log | δ<1.25 | δ<1.25 after best scale |",
+             "|---|---|---|---|---|"]
+    for frame in frames:
+        scale = frame["scale"][row]
+        lines.append(f"| {frame['frame']} | x{np.exp(scale['log_ratio']):.2f} | {frame[row]['si_log']:.3f} | "
+                     f"{scale['delta1']:.3f} | {scale['delta1_scaled']:.3f} |")
+    return lines + [""]
 
 
 def figure_rows(model: DepthModel, dataset: DepthDataset, count: int) -> list[dict[str, np.ndarray]]:
@@ -222,6 +284,10 @@ def format_table(report: dict[str, Any]) -> str:
         ratios = ", ".join(f"{name} {'-' if ratio is None else f'{ratio:.2f}'}" for name, ratio in report["spread"].items())
         lines.append(f"Depth spread (the maps' standard deviation of log depth over the ground truth's, "
                      f"each a mean over frames; below 1: flatter than the scenes): {ratios}.")
+    if report.get("scale"):  # reports written before 2026-12-08 have none
+        lines.append("Scale (wrong metres apart from a wrong shape):")
+        lines += [f"- {name}: {_scale_words(summary)}" for name, summary in report["scale"].items()]
+        lines += _per_frame_scale(report)
     verdict = report["fine_stage"]
     effect = "helps (no worse than coarse alone)" if verdict["helps"] else "makes depth worse than coarse alone"
     lines.append(f"Fine stage: SI log {verdict['si_log_fine']:.3f} with it, {verdict['si_log_coarse']:.3f} "

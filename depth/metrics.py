@@ -102,6 +102,36 @@ def compute_metrics(
     }
 
 
+def scale_metrics(
+    pred_depth: np.ndarray, gt_depth: np.ndarray, protocol: Protocol = PAPER
+) -> dict[str, float]:
+    """How far one map's metres are off, apart from its shape (not a paper metric):
+
+    log_ratio: the mean over scored pixels of log(pred / truth), so exp(log_ratio) is the
+        geometric mean of prediction over truth (2.0: everything placed twice as far);
+    delta1: δ<1.25 as predicted; delta1_scaled: δ<1.25 after the map is divided by that ratio
+        (its best scale in log space, the paper's alpha), so the gap between the two is what
+        wrong metres cost and delta1_scaled is what the shape alone scores.
+    Same inputs and errors as `compute_metrics`.
+    """
+    p, g = _scored_pixels(pred_depth, gt_depth, protocol)
+    log_ratio = float(np.mean(np.log(p) - np.log(g)))
+    scaled = p / math.exp(log_ratio)
+    return {"log_ratio": log_ratio, "delta1": float(np.mean(np.maximum(p / g, g / p) < 1.25)),
+            "delta1_scaled": float(np.mean(np.maximum(scaled / g, g / scaled) < 1.25))}
+
+
+def scale_summary(per_image: list[dict[str, float]]) -> dict[str, float | None]:
+    """Over images of `scale_metrics`: "ratio" (the geometric mean of their ratios),
+    "log_ratio_std" (how much the log ratio varies from image to image, sample std; None for
+    one image), and the means of delta1 and delta1_scaled."""
+    log_ratios = np.array([m["log_ratio"] for m in per_image])
+    return {"ratio": float(np.exp(log_ratios.mean())),
+            "log_ratio_std": float(np.std(log_ratios, ddof=1)) if len(per_image) > 1 else None,
+            "delta1": float(np.mean([m["delta1"] for m in per_image])),
+            "delta1_scaled": float(np.mean([m["delta1_scaled"] for m in per_image]))}
+
+
 def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
     """Dataset figures: the mean over images of each metric."""
     if not per_image:

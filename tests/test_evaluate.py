@@ -9,7 +9,16 @@ from depth.checkpoint import save_checkpoint
 from depth.data import open_dataset
 from depth.data.folder import write_frame, write_manifest
 from depth.evaluate import PAPER_TABLE1, compare_reports, evaluate, figure_rows, format_table
-from depth.metrics import EIGEN_CROP, METRIC_NAMES, PAPER, compute_metrics, log_depth_spread, mean_metrics
+from depth.metrics import (
+    EIGEN_CROP,
+    METRIC_NAMES,
+    PAPER,
+    compute_metrics,
+    log_depth_spread,
+    mean_metrics,
+    scale_metrics,
+    scale_summary,
+)
 
 from .conftest import REAL_RGBD
 
@@ -48,6 +57,30 @@ def test_scores_are_the_metrics_of_the_inference_path(weights, learnable_folders
         predicted, truth = np.mean(spreads[name], axis=0)
         assert report["spread"][name] == pytest.approx(predicted / truth, rel=1e-5), name
     assert report["spread"]["mean-depth baseline"] == pytest.approx(0.0, abs=1e-9)  # a constant map has none
+    for index, frame in enumerate(report["per_frame"]):
+        sample = dataset[index]
+        expected = scale_metrics(np.full(sample.depth.shape, 2.0), sample.depth, EIGEN_CROP)
+        assert frame["scale"]["mean-depth baseline"] == pytest.approx(expected)
+        assert frame["scale"]["coarse"]["delta1"] == pytest.approx(frame["coarse"]["delta1"])
+    summary = scale_summary([frame["scale"]["coarse"] for frame in report["per_frame"]])
+    assert report["scale"]["coarse"] == pytest.approx(summary)
+
+
+def test_scale_metrics_tell_wrong_metres_from_a_wrong_shape():
+    truth = np.array([[1.0, 2.0], [4.0, 8.0]])
+    doubled = scale_metrics(2 * truth, truth)  # the right shape, twice as far
+    assert doubled["log_ratio"] == pytest.approx(np.log(2)) and doubled["delta1"] == 0.0
+    assert doubled["delta1_scaled"] == 1.0
+    shape = np.array([[1.0, 2.0], [4.0, 16.0]])  # one pixel twice as far: by hand, the ratio 2^(1/4)
+    by_hand = scale_metrics(shape, truth)
+    assert by_hand["log_ratio"] == pytest.approx(np.log(2) / 4) and by_hand["delta1"] == 0.75
+    scaled = shape / 2 ** 0.25
+    ratios = np.maximum(scaled / truth, truth / scaled)
+    assert by_hand["delta1_scaled"] == pytest.approx(np.mean(ratios < 1.25))  # 1.19 off on three, 1.68 on one
+    summary = scale_summary([doubled, by_hand])
+    assert summary["ratio"] == pytest.approx(np.exp((np.log(2) + np.log(2) / 4) / 2))
+    assert summary["log_ratio_std"] == pytest.approx(np.std([np.log(2), np.log(2) / 4], ddof=1))
+    assert scale_summary([doubled])["log_ratio_std"] is None
 
 
 def test_frames_without_scored_depth_are_skipped_and_counted(weights, tmp_path):
@@ -126,6 +159,8 @@ def test_compare_from_the_command_line(weights, learnable_folders, tmp_path, cap
     comparison = compare_reports(*(json.loads(path.read_text()) for path in reports), row="coarse")
     assert "Row: coarse; 4 frames, paired" in printed
     assert f"| si_log (lower is better) | {comparison['difference']['si_log']:+.4f} |" in printed
+    assert "|log scale ratio| (lower is better): " + f"{comparison['scale']['abs_log_ratio']['difference']:+.4f}" in printed
+    assert "δ<1.25 after each frame's best scale (higher is better)" in printed and "scale ratio x" in printed
     (tmp_path / "broken.json").write_text("{not json")
     assert cli(["compare", str(reports[0]), str(tmp_path / "broken.json")]) == 2
     assert "error:" in capsys.readouterr().err
