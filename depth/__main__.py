@@ -54,10 +54,10 @@ def _predict(args: argparse.Namespace) -> int:
               "each other, run them separately", file=sys.stderr)
         return 2
     try:
-        out = _output_folder(args.out)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntrainedWeightsWarning)
             model = load_model(args.weights, device=args.device, flip_average=args.flip_average)
+        out = _output_folder(args.out)  # after the checks: bad weights or a bad device write nothing
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -98,13 +98,16 @@ def _pil_to_rgb(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> 
 
 
 def _grey_to_rgb(values: np.ndarray, mode: str) -> np.ndarray:
-    """Scale 16-bit, 32-bit or float greyscale to uint8 and repeat it into three channels."""
+    """Scale 16-bit, 32-bit or float greyscale to uint8 and repeat it into three channels.
+
+    Integers keep their scale (16-bit: /257); float images have none to keep, so their own
+    range, lowest to highest finite value, becomes 0-255."""
     finite = values[np.isfinite(values)]
-    top = float(finite.max()) if finite.size else 0.0
-    if mode.startswith("I;16") or 255 < top <= 65535:
+    low, top = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if mode == "F":
+        values = (values - low) * (255.0 / (top - low)) if top > low else np.zeros_like(values)
+    elif mode.startswith("I;16") or 255 < top <= 65535:
         values = values / 257.0
-    elif mode == "F" and top <= 1.0:
-        values = values * 255.0
     elif top > 65535:
         values = values * (255.0 / top)
     grey = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)

@@ -86,6 +86,7 @@ def test_bad_weights_device_colormap_and_duplicate_names(tmp_path, photo, capsys
     assert "broken.safetensors is not a readable safetensors file" in capsys.readouterr().err
     assert main(args + ["--device", "toaster"]) == 2
     assert "unknown device 'toaster'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
     with pytest.raises(SystemExit) as exit_info:
         main(args + ["--colormap", "rainbowz"])
     assert exit_info.value.code == 2 and "unknown colormap 'rainbowz'" in capsys.readouterr().err

@@ -153,6 +153,11 @@ def test_any_mode_becomes_rgb(tmp_path):
     np.testing.assert_array_equal(load_rgb(sources["RGBA"])[:, 40:], rgb[:, 40:])
     # 16-bit greyscale keeps its full range instead of saturating at 255
     np.testing.assert_array_equal(load_rgb(sources["I;16"])[..., 0], np.round(grey16 / 257).astype(np.uint8))
+    # a float image is scaled by its own range: values 0-4 are not black
+    ramp = np.linspace(0, 4, 64 * 80, dtype=np.float32).reshape(64, 80)
+    grey = load_rgb(Image.fromarray(ramp))[..., 0]
+    assert grey.min() == 0 and grey.max() == 255
+    np.testing.assert_array_equal(grey, np.round(ramp / 4 * 255).astype(np.uint8))
     # the same through files, including a 16-bit PNG and a CMYK JPEG
     np.testing.assert_array_equal(load_rgb(_save(tmp_path, sources["I;16"], "g16.png")), load_rgb(sources["I;16"]))
     assert load_rgb(_save(tmp_path, sources["CMYK"], "cmyk.jpg")).shape == (64, 80, 3)
