@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -13,7 +14,7 @@ from starlette.middleware import Middleware
 
 from depth import DepthModel
 
-from .browser import CrossOriginIsolation, browser_config
+from .browser import CACHE, BrowserFiles, CrossOriginIsolation, missing_exporter
 from .classroom import Classroom, classroom_tab
 from .examples import Examples
 from .networks import as_networks
@@ -34,24 +35,24 @@ CSS = """
 
 def build_app(
     models: DepthModel | Mapping[str, DepthModel], examples: Examples | None = None,
-    folders: OutputFolders | None = None, in_browser: bool = True,
+    folders: OutputFolders | None = None, in_browser: bool = True, onnx_folder: Path = CACHE,
 ) -> gr.Blocks:
     """The UI around one loaded model, or several by name ({name: model}, the first the default):
     with several, a choice of network heads the page and every endpoint takes its name.
 
     examples: the example frames with ground truth (default: assets/examples).
     folders: where output files go (default: a bounded folder in Gradio's cache).
-    in_browser: offer the webcam tab's "Run in this browser" (exports each network to ONNX
-    once, see demo.browser).
+    in_browser: offer the webcam tab's "Run in this browser". Nothing is exported here: `serve`
+    adds the route that exports a network's ONNX file into `onnx_folder` when a page first asks
+    for it (demo.browser.BrowserFiles), and `app.browser_files` is that object (None without it).
     """
     networks = as_networks(models)
-    browser = None
+    files = None
     if in_browser:
-        try:
-            browser = browser_config(networks, COLORMAPS)
-        except (ImportError, OSError, RuntimeError, ValueError) as error:  # the server path still works
-            warnings.warn(f"the webcam tab runs on the server only: exporting the networks for the browser "
-                          f"failed ({error})", stacklevel=2)
+        if missing := missing_exporter():  # the server path still works
+            warnings.warn(f"the webcam tab runs on the server only: {missing}", stacklevel=2)
+        else:
+            files = BrowserFiles(networks, onnx_folder)
     examples = examples if examples is not None else Examples()
     folders = folders if folders is not None else OutputFolders()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
@@ -72,11 +73,12 @@ def build_app(
             with gr.Tab("Photo", id="photo-tab") as photo:
                 upload = photo_tab(PhotoDepth(networks, examples, folders), network)
             with gr.Tab("Webcam", id="webcam-tab") as webcam:
-                webcam_tab(networks, network, browser=browser)
+                webcam_tab(networks, network, browser=files.config(COLORMAPS) if files else None)
             with gr.Tab("How it works", id="classroom-tab") as classroom:
                 showing = classroom_tab(Classroom(networks, examples), network, upload, classroom)
         for other in (photo, webcam):  # the classroom tab re-runs the network only while it is open
             other.select(lambda: False, None, showing, queue=False, api_visibility="private")
+    app.browser_files = files
     return app
 
 
@@ -84,12 +86,16 @@ def serve(app: gr.Blocks, **launch: Any) -> gr.Blocks:
     """Queue and launch `app` with the app's settings; `launch` adds or overrides
     gr.Blocks.launch arguments (server_name, server_port, prevent_thread_lock, quiet, ...).
 
+    The app gets the cross-origin isolation headers and, with the in-browser mode, the route
+    that exports and serves the networks' ONNX files on demand (demo.browser.BrowserFiles).
     Unless quiet, the last start-up line says where the app is: Gradio takes the next free port
     when the one asked for (GRADIO_SERVER_PORT, default 7860) is busy."""
     keep_serving = not launch.pop("prevent_thread_lock", False)
     # cross-origin isolated, so the in-browser mode may run WebAssembly on several threads
-    isolated = {"middleware": [Middleware(CrossOriginIsolation)]}
-    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, "app_kwargs": isolated, **launch,
+    server = {"middleware": [Middleware(CrossOriginIsolation)]}
+    if files := getattr(app, "browser_files", None):  # the in-browser mode's ONNX files, exported on demand
+        server["routes"] = files.routes()
+    app.queue(**QUEUE).launch(**{"css": CSS, "max_file_size": MAX_UPLOAD, "app_kwargs": server, **launch,
                                  "prevent_thread_lock": True})
     if not launch.get("quiet"):
         print(served_address(app.server_port, launch.get("server_port")), flush=True)

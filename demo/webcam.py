@@ -122,7 +122,7 @@ def live(model: DepthModel) -> DepthModel:
 def webcam_tab(models: DepthModel | Mapping[str, DepthModel], network: gr.Radio,
                folders: OutputFolders | None = None, browser: dict[str, Any] | None = None) -> None:
     """Lay out the webcam tab inside the current gr.Blocks and wire its stream; `network` is
-    the page's choice among `models` (demo.networks). With `browser` (demo.browser.browser_config)
+    the page's choice among `models` (demo.networks). With `browser` (demo.browser.BrowserFiles.config)
     the tab also offers "Run in this browser": the page's own camera, network and colours
     (demo/web/depth_web.js), which send the server no frames.
 

@@ -24,6 +24,14 @@ def small_model(small_net):
     return DepthModel(small_net, device="cpu", info={"trained": True, "trained_on": "tests"})
 
 
+@pytest.fixture(scope="session")
+def onnx_folder(tmp_path_factory) -> Path:
+    """The in-browser ONNX files' folder for the whole session (demo.browser.export_for_browser,
+    and the app's on-demand route): tests/test_onnx.py and the app in tests/test_browser_depth.py
+    share it, so each network is exported once per session, by whichever asks first."""
+    return tmp_path_factory.mktemp("onnx")
+
+
 @pytest.fixture
 def photo() -> np.ndarray:
     """A 480x640 RGB uint8 test picture with structure in both directions."""

@@ -1,8 +1,10 @@
 """The ONNX export (depth/onnx_export.py) against the PyTorch model, through onnxruntime.
 
-Both shipped networks, exported once per module, on the example frames and the real frames in
-../shared/data/real-rgbd: the float32 file must match `DepthModel.forward` (single pass) to
-1e-4 in mean |log depth difference| per photo, the compact (8-bit) file to 1e-2.
+Both shipped networks on the example frames and the real frames in ../shared/data/real-rgbd:
+the float32 file must match `DepthModel.forward` (single pass) to 1e-4 in mean |log depth
+difference| per photo, the compact (8-bit) file to 1e-2. The compact file is the one the app
+serves the page (demo.browser.export_for_browser, in the session's `onnx_folder`: exported once
+per session, here or by the app in tests/test_browser_depth.py, whichever asks first).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -r requirements.txt)")
 
+from demo.browser import export_for_browser  # noqa: E402
 from depth.__main__ import main  # noqa: E402
 from depth.images import load_rgb  # noqa: E402
 from depth.onnx_export import export_onnx  # noqa: E402
@@ -36,12 +39,13 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 @pytest.fixture(scope="module", params=SHIPPED_WEIGHTS, ids=lambda path: path.stem)
-def exported(request, tmp_path_factory):
-    """(model, inputs (N, 3, 228, 304), its maps (coarse, fine) log depth, {kind: ONNX file})."""
+def exported(request, tmp_path_factory, onnx_folder):
+    """(model, inputs (N, 3, 228, 304), its maps (coarse, fine) log depth, {kind: ONNX file}):
+    "int8" the app's compact file, "float32" the same graph with every weight float32."""
     model = load_model(request.param, device="cpu", flip_average=False)
     folder = tmp_path_factory.mktemp(request.param.stem)
     files = {"float32": export_onnx(model, folder / "float32.onnx", compact=False),
-             "int8": export_onnx(model, folder / "int8.onnx")}
+             "int8": export_for_browser(model, onnx_folder)}
     inputs = torch.stack([_fit_to_input(torch.from_numpy(load_rgb(path)).permute(2, 0, 1))[0] for path in PHOTOS])
     return model, inputs, model.forward(inputs), files
 
@@ -63,7 +67,7 @@ def test_onnxruntime_gives_the_models_metres_on_every_photo(exported, kind):
         errors.append([float(np.abs(np.log(out) - ours[index].numpy()).mean())
                        for out, ours in ((out_coarse, coarse), (out_fine, fine))])
     worst = np.max(errors, axis=0)
-    print(f"\n{files[kind].parent.name} {kind}: worst mean |d log| coarse {worst[0]:.2e} "
+    print(f"\n{model.weights_path.stem} {kind}: worst mean |d log| coarse {worst[0]:.2e} "
           f"({PHOTOS[int(np.argmax(np.array(errors)[:, 0]))].name}), fine {worst[1]:.2e} "
           f"({PHOTOS[int(np.argmax(np.array(errors)[:, 1]))].name})", file=sys.stderr)
     assert worst.max() <= BOUND[kind], errors

@@ -164,22 +164,39 @@ export function colorize(depth, near, far, table, pixels) {
   }
 }
 
-// Download `url` (`bytes` long) reporting progress; the browser's HTTP cache keeps it for next time.
-async function download(url, bytes, progress) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`the model file answered ${response.status}`);
+// Download `url`. Until the server answers, `waiting(seconds)` every second: the first request for
+// a network has the server export it (about half a minute on a small CPU), and the page says so.
+// Then `progress(received, total)` per chunk (total from Content-Length, null when unknown).
+// The browser's HTTP cache keeps the file for next time (its address names its contents).
+async function download(url, waiting, progress) {
+  const asked = performance.now();
+  const ticking = setInterval(() => waiting((performance.now() - asked) / 1000), 1000);
+  let response;
+  try {
+    response = await fetch(url);
+  } finally {
+    clearInterval(ticking);
+  }
+  if (!response.ok) {
+    const why = (await response.text().catch(() => "")).trim();
+    throw new Error(why || `the model file answered ${response.status}`);
+  }
+  const length = parseInt(response.headers.get("Content-Length"), 10);
+  const total = Number.isFinite(length) && !response.headers.get("Content-Encoding") ? length : null;
   const reader = response.body.getReader();
-  const data = new Uint8Array(bytes);
+  const chunks = [];
   let received = 0;
   for (;;) {
     const {done, value} = await reader.read();
     if (done) break;
-    if (received + value.length > data.length) throw new Error("the model file is longer than announced");
-    data.set(value, received);
+    chunks.push(value);
     received += value.length;
-    progress(received / bytes);
+    progress(received, total);
   }
-  if (received !== bytes) throw new Error(`the model file stopped after ${received} of ${bytes} bytes`);
+  if (total !== null && received !== total) throw new Error(`the model file stopped after ${received} of ${total} bytes`);
+  const data = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) { data.set(chunk, offset); offset += chunk.length; }
   return data;
 }
 
@@ -213,7 +230,7 @@ function readNumber(selector, fallback) {
 }
 
 // The webcam tab's in-browser mode inside `element` (demo.webcam's panel), with `config` from
-// demo.browser.browser_config. window.depthInBrowser shows its state (the tests read it).
+// demo.browser.BrowserFiles.config. window.depthInBrowser shows its state (the tests read it).
 export function start(element, config) {
   const $ = (selector) => element.querySelector(selector);
   const button = $("#browser-toggle"), status = $("#browser-status");
@@ -221,14 +238,20 @@ export function start(element, config) {
   const names = Object.keys(config.networks);
   const sessions = {};   // network name -> promise of {ort, session, backend}
   const grab = document.createElement("canvas");
-  const state = window.depthInBrowser = {running: false, frames: 0, fps: null, backend: null, error: null, last: null};
+  const state = window.depthInBrowser = {running: false, frames: 0, fps: null, backend: null, error: null, last: null,
+                                         said: []};
   let stream = null, times = [];
 
   const network = () => {
     const chosen = document.querySelector("#network input:checked")?.value;
     return names.includes(chosen) ? chosen : names[0];
   };
-  const say = (text) => { status.textContent = text; };
+  const say = (text) => {
+    status.textContent = text;
+    // each kind of message once, in order (the tests read them): "Downloading … 40%" is one kind
+    const kind = text.replace(/[\d.]+/g, "#");
+    if (!state.said.some((said) => said.replace(/[\d.]+/g, "#") === kind)) state.said.push(text);
+  };
   const serverSide = (show) => {
     const row = document.querySelector("#webcam-server-row");
     if (row) row.style.display = show ? "" : "none";
@@ -236,10 +259,15 @@ export function start(element, config) {
 
   function session(name) {
     if (!sessions[name]) {
-      const {url, bytes} = config.networks[name];
-      const megabytes = (bytes / 1e6).toFixed(0);
-      sessions[name] = download(url, bytes, (done) => {
-        say(`Downloading the ${name} once (${(done * 100).toFixed(0)}% of ${megabytes} MB); the browser keeps it for next time…`);
+      const {url} = config.networks[name];
+      const megabytes = (bytes) => (bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0);
+      say(`Asking the server for the ${name}…`);
+      sessions[name] = download(url, (seconds) => {
+        say(`Preparing the in-browser model: the server is converting the ${name} for this browser ` +
+            `(only the first time it is used; it can take a minute or two) · ${seconds.toFixed(0)} s so far…`);
+      }, (received, total) => {
+        say(`Downloading the ${name} once (` + (total ? `${(received / total * 100).toFixed(0)}% of ${megabytes(total)} MB`
+          : `${megabytes(received)} MB`) + "); the browser keeps it for next time…");
       }).then((model) => {
         say(`Starting the ${name} in this browser…`);
         return openSession(config.runtime, model);
@@ -315,15 +343,17 @@ export function start(element, config) {
     serverSide(false);
     try {
       say("Asking for the camera…");
+      const ready = session(network());   // the server may prepare the model while the camera starts
       stream = await navigator.mediaDevices.getUserMedia(CAMERA);
       video.srcObject = stream;
       await video.play();
-      await session(network());
+      await ready;
       await run();
     } catch (error) {
       state.error = String(error.message || error);
       stop(`This browser could not run the network (${state.error}); use the camera below instead (the server runs it).`);
     }
   });
-  say("Runs the network here, on this device: the first start downloads it once, then no frame goes to the server.");
+  say("Runs the network here, on this device: the first start downloads it once (the very first one also has " +
+      "the server prepare it), then no frame goes to the server.");
 }
