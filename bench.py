@@ -30,7 +30,8 @@ import torch
 
 import depth
 from depth import bench
-from depth.model import BACKBONES, EigenDepthNet, ModelConfig
+from depth.backbones import BACKBONES
+from depth.model import EigenDepthNet, ModelConfig
 from depth.predict import resolve_device
 from depth.train import STAGES, TrainConfig
 

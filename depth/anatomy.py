@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .efficientnet import VARIANTS, EfficientNetLite
+from .backbones import describe
 from .model import INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_WIDTH, EigenDepthNet
 
 
@@ -147,10 +147,7 @@ def coarse7_components(
 def _taps(net: EigenDepthNet) -> list[tuple[str, str, str, nn.Module, bool]]:
     """(name, stack, operation, module whose output is the layer's, reads the module's input)."""
     coarse, fine = net.coarse, net.fine
-    if isinstance(coarse.features, EfficientNetLite):
-        taps = _efficientnet_taps(coarse.features)
-    else:
-        taps = _eigen_taps(coarse.features)
+    taps = [(name, "coarse", operation, module, False) for name, operation, module in coarse.features.taps()]
     fc6, fc7 = coarse.fc6, coarse.fc7
     dropout = f", dropout {coarse.dropout.p:g}" if coarse.dropout.p else ""
     taps += [
@@ -158,55 +155,16 @@ def _taps(net: EigenDepthNet) -> list[tuple[str, str, str, nn.Module, bool]]:
         # the coarse net's output, (1, 55, 74): fc7's features reshaped onto the grid
         ("coarse 7", "coarse", f"fully connected {fc7.in_features} → {fc7.out_features}, reshaped to "
                                f"{OUTPUT_WIDTH}×{OUTPUT_HEIGHT}", coarse, False),
-        ("fine 1", "fine", f"{_describe(fine.conv1)}, ReLU, {_describe(fine.pool1)}", fine.pool1, False),
+        ("fine 1", "fine", f"{describe(fine.conv1)}, ReLU, {describe(fine.pool1)}", fine.pool1, False),
     ]
     concat = "fine 1's maps + the coarse 7 output"
     if hasattr(fine, "detail"):
         taps.append(("detail", "fine", f"the backbone's stride-8 and stride-16 maps at the output cells, "
-                                       f"{_describe(fine.detail)}, ReLU", fine.detail, False))
+                                       f"{describe(fine.detail)}, ReLU", fine.detail, False))
         concat += " + the detail maps"
     taps += [
         ("concat", "fine", concat, fine.conv2, True),
-        ("fine 2", "fine", f"{_describe(fine.conv2)}, ReLU", fine.conv2, False),
-        ("fine 3", "fine", f"{_describe(fine.conv3)}, linear: log depth", fine.conv3, False),
+        ("fine 2", "fine", f"{describe(fine.conv2)}, ReLU", fine.conv2, False),
+        ("fine 3", "fine", f"{describe(fine.conv3)}, linear: log depth", fine.conv3, False),
     ]
     return taps
-
-
-def _eigen_taps(features: nn.Sequential) -> list[tuple[str, str, str, nn.Module, bool]]:
-    """Coarse 1-5: each starts at a convolution and takes the modules up to the next one."""
-    groups: list[list[nn.Module]] = []
-    for module in features:
-        if isinstance(module, nn.Conv2d) or not groups:
-            groups.append([])
-        groups[-1].append(module)
-    return [(f"coarse {index}", "coarse", ", ".join(_describe(m) for m in group), group[-1], False)
-            for index, group in enumerate(groups, start=1)]
-
-
-def _efficientnet_taps(features: EfficientNetLite) -> list[tuple[str, str, str, nn.Module, bool]]:
-    """The stem and the seven stages of an EfficientNet-Lite (each ends at its last block)."""
-    stem = features._conv_stem
-    taps = [("stem", "coarse", f"{_describe(stem)}, batch norm, ReLU6", features._bn0, False)]
-    first = 0
-    for index, (repeats, kernel, stride, expansion, _) in enumerate(VARIANTS[features.variant].stages, start=1):
-        blocks = "block" if repeats == 1 else "blocks"
-        operation = (f"{repeats} inverted-bottleneck {blocks}, depthwise {kernel}x{kernel}"
-                     + (f" stride {stride}" if stride > 1 else "") + f", expansion {expansion}")
-        taps.append((f"stage {index}", "coarse", operation, features._blocks[first + repeats - 1], False))
-        first += repeats
-    return taps
-
-
-def _describe(module: nn.Module) -> str:
-    """A convolution, pooling or activation module in the paper's words."""
-    if isinstance(module, nn.Conv2d):
-        height, width = module.kernel_size
-        stride = f" stride {module.stride[0]}" if module.stride[0] > 1 else ""
-        return f"conv {height}x{width}{stride}"
-    if isinstance(module, nn.MaxPool2d):
-        kernel, stride = module.kernel_size, module.stride
-        return f"max-pool {kernel}x{kernel}" + (f" stride {stride}" if stride != kernel else "")
-    if isinstance(module, nn.ReLU):
-        return "ReLU"
-    return type(module).__name__

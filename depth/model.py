@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficientnet import VARIANTS, EfficientNetLite
+from .backbones import backbone_type, build_backbone
+from .backbones.base import IMAGENET_RGB
 
 # Frames are stored and augmented at the paper's working resolution, NYU's 640x480 halved;
 # the network sees the centre 304x228 of it.
@@ -24,13 +25,7 @@ FRAME_HEIGHT, FRAME_WIDTH = 240, 320
 INPUT_HEIGHT, INPUT_WIDTH = 228, 304
 OUTPUT_HEIGHT, OUTPUT_WIDTH = 55, 74
 OUTPUT_STRIDE = 4  # input pixels per output pixel
-BACKBONES = ("eigen", *VARIANTS)  # the paper's coarse 1-5, or an ImageNet-pretrained EfficientNet-Lite
 OUTPUT_OFFSET = 3.5  # input coordinate (pixel edges at integers) of the output grid's top-left edge
-
-# ImageNet statistics: the paper's coarse net was an ImageNet-style network, and a fixed
-# normalisation keeps the first layers' activations well scaled from random init.
-_RGB_MEAN = (0.485, 0.456, 0.406)
-_RGB_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -39,11 +34,11 @@ class ModelConfig:
 
     fc_width: width of the coarse net's hidden fully connected layer (coarse 6); the paper: 4096.
     dropout: dropout probability after coarse 6 (the paper's only dropout layer).
-    backbone: what computes the coarse net's features before coarse 6: "eigen", the paper's
-        coarse 1-5 (8x6x256), or "efficientnet-lite0", the ImageNet-pretrained
-        EfficientNet-Lite0 up to stride 32 (10x8x320; see depth/efficientnet.py).
-    fine_reads_backbone: fine 2 also reads the pretrained backbone's stride-8 and stride-16
-        maps, sampled at the output cells (efficientnet-lite backbones only). Not in the paper:
+    backbone: what computes the coarse net's features before coarse 6, a name in
+        depth.backbones.BACKBONES: "eigen", the paper's coarse 1-5 (8x6x256), or
+        "efficientnet-lite0", the ImageNet-pretrained EfficientNet-Lite0 up to stride 32 (10x8x320).
+    fine_reads_backbone: fine 2 also reads the backbone's detail maps (Lite0: stride 8 and 16),
+        sampled at the output cells (backbones that offer them only). Not in the paper:
         its successor (Eigen & Fergus, ICCV 2015) feeds scale 1's features into scale 2 the
         same way. The fine net's own 63 maps see 9x9 pixels; these see the photo's objects.
     """
@@ -58,10 +53,9 @@ class ModelConfig:
             raise ValueError(f"fc_width must be a positive integer, got {self.fc_width!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
-        if self.fine_reads_backbone and self.backbone not in VARIANTS:
-            raise ValueError(f"fine_reads_backbone needs an efficientnet-lite backbone, not {self.backbone!r}")
+        backbone = backbone_type(self.backbone)  # ValueError for an unknown name
+        if self.fine_reads_backbone and not backbone.detail_channels:
+            raise ValueError(f"fine_reads_backbone needs a backbone with maps for the fine net, not {self.backbone!r}")
 
 
 class CoarseNet(nn.Module):
@@ -73,46 +67,17 @@ class CoarseNet(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.backbone in VARIANTS:
-            self.normalize = _Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # as the ImageNet weights expect
-            self.features = EfficientNetLite(config.backbone)  # -> 10x8, Lite0: 320 * 8 * 10 = 25600 features
-            features = VARIANTS[config.backbone].features * 8 * 10
-            self.detail_blocks = VARIANTS[config.backbone].detail_blocks if config.fine_reads_backbone else ()
-        else:
-            self.normalize = _Normalize(_RGB_MEAN, _RGB_STD)
-            self.features = _eigen_features()
-            features = 256 * 6 * 8
-        self.fc6 = nn.Linear(features, config.fc_width)
+        self.features = build_backbone(config.backbone)  # depth.backbones
+        self.normalize = _Normalize(*self.features.normalization)
+        self.reads_detail = config.fine_reads_backbone
+        self.fc6 = nn.Linear(self.features.feature_count, config.fc_width)
         self.dropout = nn.Dropout(config.dropout)
         self.fc7 = nn.Linear(config.fc_width, OUTPUT_HEIGHT * OUTPUT_WIDTH)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x = self.normalize(images)
-        if isinstance(self.features, EfficientNetLite):
-            x, detail = self.features.forward_keeping(x, self.detail_blocks)
-        else:
-            x, detail = self.features(x), []
+        x, detail = self.features.extract(self.normalize(images), self.reads_detail)
         x = self.dropout(torch.relu(self.fc6(x.flatten(1))))
         return self.fc7(x).view(-1, 1, OUTPUT_HEIGHT, OUTPUT_WIDTH), detail
-
-
-def _eigen_features() -> nn.Sequential:
-    """The paper's coarse 1-5: (B, 3, 228, 304) normalised -> (B, 256, 6, 8)."""
-    return nn.Sequential(
-        nn.Conv2d(3, 96, kernel_size=11, stride=4),  # coarse 1: 304x228 -> 74x55
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),  # -> 37x27
-        nn.Conv2d(96, 256, kernel_size=5, padding=2),  # coarse 2
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),  # -> 18x13
-        nn.Conv2d(256, 384, kernel_size=3, padding=1),  # coarse 3
-        nn.ReLU(inplace=True),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1),  # coarse 4
-        nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1),  # coarse 5
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, stride=2),  # -> 8x6, 256 * 6 * 8 = 12288 features
-    )
 
 
 class FineNet(nn.Module):
@@ -178,8 +143,7 @@ class EigenDepthNet(nn.Module):
         super().__init__()
         self.config = config
         self.coarse = CoarseNet(config)
-        detail_channels = VARIANTS[config.backbone].detail_channels if config.fine_reads_backbone else 0
-        self.fine = FineNet(detail_channels)
+        self.fine = FineNet(self.coarse.features.detail_channels if config.fine_reads_backbone else 0)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         coarse, detail = self.coarse(images)
@@ -190,7 +154,7 @@ class _Normalize(nn.Module):
     """Fixed per-channel normalisation. The constants are buffers (moved with the module, not
     saved in checkpoints) so no forward pass copies them from the host."""
 
-    def __init__(self, mean: tuple[float, ...] = _RGB_MEAN, std: tuple[float, ...] = _RGB_STD) -> None:
+    def __init__(self, mean: tuple[float, ...] = IMAGENET_RGB[0], std: tuple[float, ...] = IMAGENET_RGB[1]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)

@@ -41,7 +41,6 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import FrameSource, open_dataset
 from .data.augment import AugmentParams, augment, identity_params, output_targets, random_params
 from .data.pool import TensorPool, check_pool_fits
-from .efficientnet import VARIANTS, pretrained_state
 from .loss import scale_invariant_loss
 from .metrics import compute_metrics, mean_metrics
 from .model import EigenDepthNet, ModelConfig
@@ -335,8 +334,8 @@ def initial_network(cfg: TrainConfig) -> EigenDepthNet:
         if start.config.fine_reads_backbone and not cfg.fine_reads_backbone:
             raise ValueError(f"{cfg.init}: its fine net reads the backbone's maps; pass --fine-reads-backbone")
         net.load_state_dict(grown_state(start.state_dict(), net.state_dict()))
-    elif cfg.backbone in VARIANTS:
-        net.coarse.features.load_state_dict(pretrained_state(cfg.backbone))  # ImageNet weights, from the installed package
+    else:
+        net.coarse.features.load_pretrained()  # ImageNet weights from the installed package, or none
     freeze_backbone(net, cfg)  # a bad frozen_blocks is an error before any work
     return net
 
@@ -356,11 +355,8 @@ def grown_state(start: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) ->
 
 
 def freeze_backbone(net: EigenDepthNet, cfg: TrainConfig) -> None:
-    """Stop gradients to the pretrained backbone's first cfg.frozen_blocks blocks (and stem)."""
-    if cfg.backbone in VARIANTS:
-        net.coarse.features.freeze(cfg.frozen_blocks)
-    elif cfg.frozen_blocks:
-        raise ValueError(f"frozen_blocks applies to the efficientnet-lite backbones, not {cfg.backbone!r}")
+    """Stop gradients to the backbone's first cfg.frozen_blocks blocks (ValueError where it has none)."""
+    net.coarse.features.freeze(cfg.frozen_blocks)
 
 
 def bf16_pays(device: torch.device) -> bool:
@@ -500,7 +496,7 @@ def _mean_depth_map(frames: FrameSource, device: torch.device, count: int) -> li
 
 def _param_groups(net: EigenDepthNet, stage: str, cfg: TrainConfig) -> list[dict[str, Any]]:
     if stage == "coarse":
-        backbone_rate = cfg.lr_backbone if cfg.backbone in VARIANTS else cfg.lr_coarse_conv
+        backbone_rate = getattr(cfg, net.coarse.features.rate_option)  # lr_coarse_conv or lr_backbone
         features = [p for p in net.coarse.features.parameters() if p.requires_grad]
         # AdamW moves every weight by about its rate, so a unit's input moves by about the rate
         # times the sum of |feature|: 25,600 pretrained features of mean 1.8 at 5e-4 push it by

@@ -10,7 +10,8 @@ from torch import nn
 
 from demo.diagram import network_diagram
 from depth.anatomy import coarse7_components, layer_table, record_layers
-from depth.model import BACKBONES, EigenDepthNet, ModelConfig
+from depth.backbones import BACKBONES
+from depth.model import EigenDepthNet, ModelConfig
 from depth.visualize import figure_pixels
 
 

@@ -332,7 +332,7 @@ def test_the_header_names_the_weights(model, small_net):
 
 def test_with_two_networks_the_page_offers_a_choice_and_each_endpoint_takes_it(model, small_net, room, tmp_path):
     from demo.networks import BACKBONE_NAMES, as_networks, network_name
-    from depth.model import BACKBONES
+    from depth.backbones import BACKBONES
 
     other = DepthModel(EigenDepthNet(ModelConfig(fc_width=16)).eval(), device="cpu", info={"trained": True})
     networks = {"paper network": model, "another": other}

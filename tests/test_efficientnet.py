@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 import torch
 
-from depth import efficientnet
+from depth.backbones import efficientnet
+from depth.backbones.efficientnet import VARIANTS, EfficientNetLite, pretrained_state
 from depth.checkpoint import load_checkpoint, save_checkpoint
-from depth.efficientnet import VARIANTS, EfficientNetLite, pretrained_state
 from depth.model import INPUT_HEIGHT, INPUT_WIDTH, OUTPUT_HEIGHT, OUTPUT_WIDTH, EigenDepthNet, ModelConfig
 from depth.train import TrainConfig, initial_network
 

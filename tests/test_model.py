@@ -155,7 +155,7 @@ def test_the_fine_net_can_read_the_backbone_s_stride_8_and_16_maps():
     # without the field the coarse net hands over nothing, and the paper's backbone cannot
     assert EigenDepthNet(ModelConfig(fc_width=16, backbone="efficientnet-lite0")).coarse(
         torch.rand(1, 3, 228, 304))[1] == []
-    with pytest.raises(ValueError, match="fine_reads_backbone needs an efficientnet-lite backbone"):
+    with pytest.raises(ValueError, match="fine_reads_backbone needs a backbone with maps for the fine net, not .eigen."):
         ModelConfig(fine_reads_backbone=True)
 
 

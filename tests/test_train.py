@@ -341,7 +341,7 @@ def test_an_adamw_run_trains_both_stages_with_finite_losses(tmp_path):
 
 
 def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnable_folders):
-    from depth.train import _frames, _param_groups, validate
+    from depth.train import _param_groups, load_frames, validate
 
     net = EigenDepthNet(ModelConfig(fc_width=16))
     cfg = TrainConfig(lr_coarse_conv=1e-3, lr_coarse_fc=5e-4, lr_coarse_fc6=1e-5)
@@ -352,7 +352,7 @@ def test_coarse_6_has_its_own_rate_and_validation_counts_its_live_units(learnabl
     default = _param_groups(net, "coarse", TrainConfig(lr_coarse_fc=5e-4))  # 0: the rate of coarse 6-7
     assert {group["lr"] for group in default[1:]} == {5e-4}
 
-    frames = _frames(TrainConfig(data="folder", train_frames=0), str(learnable_folders[1]), "val", 0,
+    frames = load_frames(TrainConfig(data="folder", train_frames=0), str(learnable_folders[1]), "val", 0,
                      torch.device("cpu"))
     with torch.no_grad():
         net.coarse.fc6.bias.fill_(-1e6)  # every unit dead, but four

