@@ -19,7 +19,7 @@ from depth.checkpoint import checkpoint_files, load_info
 from depth.recipe import RECIPES, RecipeError, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
-SCALE = "0.002"  # 40 frames, about 200 samples: every stage runs, in seconds
+SCALE = "0.001"  # 20 frames, about 100 samples: every stage runs, in seconds
 
 GOOD = """
 [train]
@@ -121,7 +121,7 @@ def test_each_shipped_recipe_runs_end_to_end_to_a_checkpoint_naming_it(name, pap
         assert cli(_run(name, out, pools)) == 0
     model = depth.load_model(out / "model.safetensors", device="cpu")
     recipe = model.info["recipe"]
-    assert recipe["name"] == name and recipe["file"] == f"recipes/{name}.toml" and recipe["scale"] == 0.002
+    assert recipe["name"] == name and recipe["file"] == f"recipes/{name}.toml" and recipe["scale"] == float(SCALE)
     assert recipe["sha256"] == hashlib.sha256((RECIPES / f"{name}.toml").read_bytes()).hexdigest()
     assert [s["name"] for s in recipe["stages"]] == ["pool", "coarse", "fine", "export", "calibrate"]
     assert f"(recipe {name})" in model.describe() and model.trained and "contrast" in model.info
@@ -140,7 +140,7 @@ def test_rerunning_a_finished_recipe_skips_every_stage(paper_run, pools, capsys)
 
 
 def test_a_run_folder_of_another_recipe_or_scale_is_refused(paper_run, pools, capsys):
-    assert cli(["train", "--recipe", "paper", "--scale", "0.003", "--out", str(paper_run), "--pools", str(pools)]) == 2
+    assert cli(["train", "--recipe", "paper", "--scale", "0.002", "--out", str(paper_run), "--pools", str(pools)]) == 2
     assert "holds a run of recipe 'paper'" in capsys.readouterr().err
 
 
