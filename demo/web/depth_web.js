@@ -200,16 +200,13 @@ async function download(url, waiting, progress) {
   return data;
 }
 
-// The best backend that can run the network: WebGPU, else WASM (threaded when the page is
-// cross-origin isolated, else one thread). Returns {ort, session, backend}; throws listing why each failed.
+// The backend that runs the network: WASM, threaded when the page is cross-origin isolated,
+// else one thread (the WebGPU build is not vendored: its files are over the project's 16 MiB
+// a file). Returns {ort, session, backend}; throws saying why it failed.
 async function openSession(runtime, model) {
   const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
   const wasm = threads > 1 ? `WASM, ${threads} threads` : "WASM, single-threaded";
-  const tries = [];
-  if (navigator.gpu && await navigator.gpu.requestAdapter().catch(() => null)) {
-    tries.push(["WebGPU", "ort.webgpu.bundle.min.mjs", ["webgpu", "wasm"]]);
-  }
-  tries.push([wasm, "ort.wasm.bundle.min.mjs", ["wasm"]]);
+  const tries = [[wasm, "ort.wasm.bundle.min.mjs", ["wasm"]]];
   const failures = [];
   for (const [backend, bundle, providers] of tries) {
     try {
