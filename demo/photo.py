@@ -18,6 +18,7 @@ import pandas as pd
 from depth import DepthModel
 from depth.geometry import intrinsics_from_fov, nyu_horizontal_fov_degrees
 from depth.metrics import METRIC_NAMES, compute_metrics
+from depth.predict import default_map
 from depth.visualize import DEFAULT_COLORMAP, colorize, colour_bar
 
 from .examples import Examples
@@ -113,12 +114,12 @@ class PhotoResult:
     @property
     def depth(self) -> np.ndarray:
         """(H, W) float32 metres: the default output."""
-        return self.coarse if self.output == "coarse" else self.fine
+        return default_map(self.output, self.coarse, self.fine)
 
     @property
     def downloads(self) -> list[Path]:
         """The files offered for download: point cloud, 16-bit depth PNG, .npy, colour image."""
-        colour = self.colours.coarse if self.output == "coarse" else self.colours.fine
+        colour = default_map(self.output, self.colours.coarse, self.colours.fine)
         return [self.cloud.ply, self.depth_png, self.depth_npy, colour]
 
 
@@ -154,14 +155,14 @@ class PhotoDepth:
         image, coarse, fine, truth = to_working(prediction.image, prediction.coarse, prediction.fine, truth)
         folder, stem = self.folders.new(), file_stem(path)
         output = model.output
-        depth_png, depth_npy = write_depth_files(folder, stem, coarse if output == "coarse" else fine)
+        depth_png, depth_npy = write_depth_files(folder, stem, default_map(output, coarse, fine))
         height, width = prediction.image.shape[:2]
         return PhotoResult(
             name=Path(path).name, size=(width, height), image=image, coarse=coarse, fine=fine,
             truth=truth, metrics=metrics, model_seconds=model_seconds, device=_device_name(model),
             photo=write_rgb(folder / f"{stem}_photo.jpg", image), depth_png=depth_png, depth_npy=depth_npy,
             colours=_colours(coarse, fine, truth, folder, stem, colormap, range_mode, near, far),
-            cloud=_cloud(image, coarse if output == "coarse" else fine, folder, stem, fov, stride), output=output,
+            cloud=_cloud(image, default_map(output, coarse, fine), folder, stem, fov, stride), output=output,
             network=network or next(iter(self.networks)),
         )
 

@@ -32,7 +32,7 @@ from .metrics import (
     standard_errors,
 )
 from .model import OUTPUT_HEIGHT, OUTPUT_WIDTH
-from .predict import DepthModel
+from .predict import OUTPUT_NAMES, DepthModel
 
 # NYU Depth v2 test set, Eigen et al. 2014, Table 1 (their protocol: "paper").
 PAPER_TABLE1 = {
@@ -228,7 +228,7 @@ PER_FRAME_ROWS = 40  # frames listed by format_table; more stay in the JSON repo
 
 def _per_frame_scale(report: dict[str, Any]) -> list[str]:
     """The default output's scale per frame, as table lines (none for more than PER_FRAME_ROWS frames)."""
-    row = "coarse + fine" if report["fine_stage"]["output"] == "fine" else "coarse"
+    row = OUTPUT_NAMES[report["fine_stage"]["output"]]
     frames = report["per_frame"]
     if len(frames) > PER_FRAME_ROWS:
         return [f"(per-frame scale of {len(frames)} frames: in the JSON report, per_frame)"]

@@ -59,6 +59,17 @@ DEFAULT_WEIGHTS = ASSETS / "model.safetensors"  # the default network (see MODEL
 SHIPPED_WEIGHTS = (DEFAULT_WEIGHTS, ASSETS / "model-paper.safetensors")  # ImageNet-pretrained, then the paper network
 
 
+# The two maps a network gives, by the name a checkpoint's info["output"] uses, and what
+# reports and the page call each: the default output is one of them (DepthModel.output).
+OUTPUT_NAMES = {"fine": "coarse + fine", "coarse": "coarse"}
+
+
+def default_map(output: str, coarse: Any, fine: Any) -> Any:
+    """Of a (coarse, fine) pair of anything (maps, files, colour images), the one `output`
+    ("fine" or "coarse") names: the default output's."""
+    return coarse if output == "coarse" else fine
+
+
 class UntrainedWeightsWarning(UserWarning):
     """The loaded weights were never trained: their depth maps mean nothing."""
 
@@ -84,7 +95,7 @@ class Prediction:
     @property
     def depth(self) -> np.ndarray:
         """(H, W) metres: the default output, `fine` or `coarse` as `output` says."""
-        return self.coarse if self.output == "coarse" else self.fine
+        return default_map(self.output, self.coarse, self.fine)
 
 
 @dataclass(frozen=True)
