@@ -163,10 +163,11 @@ def main(cfg: TrainConfig) -> Path:
         trained.train()  # stage 2 keeps the coarse net in eval mode: no dropout in its input
         optimizer = make_optimizer(cfg, _param_groups(net, stage, cfg))
         base_rates = [group["lr"] for group in optimizer.param_groups]
-        first_step = 0
+        first_step, unlogged = 0, (0.0, 0)
         if state is not None and stage_index == state["stage"]:
             optimizer.load_state_dict(state["optimizer"])
             first_step = state["step"]
+            unlogged = state.get("unlogged", unlogged)  # the loss of the steps since the last log row
         model = DistributedDataParallel(trained) if world > 1 else trained
         model = torch.compile(model) if cfg.compile else model
         # fused, the data path's dozens of small kernels cost one launch sequence, not dozens
@@ -179,7 +180,9 @@ def main(cfg: TrainConfig) -> Path:
         steps_per_checkpoint = max(1, cfg.checkpoint_every // cfg.batch_size)
         progress = tqdm(total=total_steps, initial=first_step, desc=f"stage {stage_index + 1}/2 {stage}",
                         unit="step", disable=rank != 0)
-        loss_sum = torch.zeros((), device=device)
+        # a log row's loss averages every step since the row before, across a resume; its speed
+        # counts only the steps timed in this process
+        loss_sum, loss_steps = torch.tensor(float(unlogged[0]), device=device), int(unlogged[1])
         interval_start, interval_steps = time.perf_counter(), 0
 
         for step in range(first_step, total_steps):
@@ -198,12 +201,13 @@ def main(cfg: TrainConfig) -> Path:
                 group["lr"] = rate * factor
             optimizer.step()
             loss_sum += loss.detach()
+            loss_steps += 1
             interval_steps += 1
             done = step + 1
 
             # --- bookkeeping: logs, validation, checkpoints (rank 0 writes) ------------------
             if done % cfg.log_every == 0 or done == total_steps:
-                mean_loss = loss_sum.item() / interval_steps  # the only host sync of the loop
+                mean_loss = loss_sum.item() / loss_steps  # the only host sync of the loop
                 if not math.isfinite(mean_loss):  # diverged: every later step would be wasted
                     raise ValueError(
                         f"the {stage} stage's loss became {mean_loss} by step {done}; the learning rates are too "
@@ -217,7 +221,7 @@ def main(cfg: TrainConfig) -> Path:
                 _log(run, rank, kind="train", stage=stage, step=done, samples=done * cfg.batch_size,
                      loss=mean_loss, lr_factor=factor, samples_per_s=samples_per_s, time=time.time(), peak_gpu_gib=peak_gib)
                 loss_sum.zero_()
-                interval_steps = 0
+                loss_steps = interval_steps = 0
             if done % steps_per_val == 0 or done == total_steps:
                 results = validate(net, val_frames, device)
                 _log(run, rank, kind="val", stage=stage, step=done, samples=done * cfg.batch_size, **results)
@@ -230,7 +234,8 @@ def main(cfg: TrainConfig) -> Path:
                 net.eval()
                 trained.train()
             if done % steps_per_checkpoint == 0 or done == total_steps:
-                _save_state(run, rank, net, optimizer, stage_index, done, cfg, mean_depth_map)
+                _save_state(run, rank, net, optimizer, stage_index, done, cfg, mean_depth_map,
+                            (loss_sum.item(), loss_steps) if loss_steps else (0.0, 0))
             if interval_steps == 0:
                 interval_start = time.perf_counter()
         progress.close()
@@ -541,12 +546,14 @@ def _best_logged_si(log: Path, stage: str) -> float:
 
 
 def _save_state(run: Path, rank: int, net: EigenDepthNet, optimizer: torch.optim.Optimizer,
-                stage_index: int, step: int, cfg: TrainConfig, mean_depth_map: list[list[float]]) -> None:
+                stage_index: int, step: int, cfg: TrainConfig, mean_depth_map: list[list[float]],
+                unlogged: tuple[float, int] = (0.0, 0)) -> None:
+    """state.pt: all a resume needs, `unlogged` the (loss sum, steps) not yet in a log row."""
     if rank != 0:
         return
     state = {"stage": stage_index, "step": step, "model": net.state_dict(),
              "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
-             "mean_depth_map": mean_depth_map}
+             "mean_depth_map": mean_depth_map, "unlogged": unlogged}
     tmp = run / "state.pt.tmp"
     torch.save(state, tmp)
     os.replace(tmp, run / "state.pt")  # atomic: a kill mid-write leaves the previous state

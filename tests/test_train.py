@@ -78,6 +78,34 @@ def test_the_trained_checkpoint_reloads_to_identical_predictions(trained_run, ph
     np.testing.assert_array_equal(prediction.coarse, reference.coarse)
 
 
+def test_a_run_stopped_after_a_checkpoint_resumes_to_the_same_weights_and_log(learnable_folders, tmp_path, monkeypatch):
+    """Stopped between a checkpoint (every 3 steps) and the next log row (every 4), the resumed
+    run logs the loss of all four steps, as the run never stopped does, and ends with its weights."""
+    from depth import train as training
+
+    short = dict(log_every=4, checkpoint_every=4 * 3, val_every=10**6, coarse_samples=4 * 5, fine_samples=4)
+    train(_config(learnable_folders, tmp_path / "whole", **short))
+    cut = _config(learnable_folders, tmp_path / "cut", **short)
+    log = training._log
+
+    def stop_at_step_4(run, rank, **row):
+        if row["kind"] == "train" and row["step"] == 4:
+            raise KeyboardInterrupt  # as a kill would, with state.pt at step 3
+        log(run, rank, **row)
+
+    monkeypatch.setattr(training, "_log", stop_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(cut)
+    monkeypatch.setattr(training, "_log", log)
+    assert torch.load(tmp_path / "cut" / "state.pt", weights_only=True)["step"] == 3
+    train(cut)
+    whole, resumed = _rows(tmp_path / "whole"), _rows(tmp_path / "cut")
+    assert [(r["step"], r["loss"]) for r in resumed if r["kind"] == "train"] == \
+           [(r["step"], r["loss"]) for r in whole if r["kind"] == "train"]
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_resuming_with_a_different_config_is_refused(trained_run, capsys):
     cfg, _ = trained_run
     changed = TrainConfig(**{**vars(cfg), "batch_size": 8})
