@@ -33,7 +33,6 @@ import torch
 from . import train
 from .checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
 from .data.augment import augment, identity_params
-from .data.pool import check_pool_fits
 from .predict import resolve_device
 from .train import TrainConfig
 
@@ -82,11 +81,9 @@ class Pool:
 
     def run(self, ctx: Context, folder: Path, previous: Path | None) -> Path | None:
         cfg = ctx.train
-        keep = pool_folder(cfg, ctx.pools)
-        if cfg.train_frames and not (keep / "pool.json").is_file():
-            check_pool_fits(cfg.train_frames, "cpu", keep)
-        train.load_frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames,
-                          resolve_device(cfg.device or None), str(keep))
+        if keeps_pool(cfg):  # a new pool checks its disk space before it writes (depth.data.pool)
+            train.load_frames(cfg, cfg.data_path, cfg.train_split, cfg.train_frames,
+                              resolve_device(cfg.device or None), str(pool_folder(cfg, ctx.pools)))
         return previous
 
     def measure(self, ctx: Context) -> Estimate:

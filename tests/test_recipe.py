@@ -71,6 +71,14 @@ def test_recipe_errors_are_one_line_exit_2(tmp_path, capsys, text, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_pool_stage_of_rooms_rendered_on_the_fly_keeps_nothing(tmp_path):
+    from depth.stages import Context, Pool
+
+    recipe = load_recipe(_recipe(tmp_path, GOOD.replace("train_frames = 8", "train_frames = 0")))
+    assert Pool().run(Context(recipe.train, tmp_path / "pools"), tmp_path, None) is None
+    assert not (tmp_path / "pools").exists()
+
+
 def test_unknown_recipe_and_options_beside_a_recipe_are_refused(tmp_path, capsys):
     assert cli(["train", "--recipe", "nonesuch", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
